@@ -1,0 +1,308 @@
+// Package configs reads photosync's admin config file: a YAML document whose
+// keys are named after SharePoint's settings where SharePoint has one
+// (UserPhotoExpiration is photos.expiration, ExchangeAutodiscoverDomain is
+// exchange.autodiscover_domain, …).
+//
+// Load fills in defaults, resolves relative file paths against the config
+// file's folder and validates everything at once: every problem is reported,
+// each naming its key, the line it is on and the reason. The example file
+// photosync.example.yaml beside this package documents every key.
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Trigger values for photos.trigger.
+const (
+	// TriggerSelf: only the owner's own request pulls their photo from the
+	// master, as SharePoint does.
+	TriggerSelf = "self"
+	// TriggerAny: any viewer's request may pull.
+	TriggerAny = "any"
+)
+
+// Config is the whole admin config file.
+type Config struct {
+	Listen   string   `yaml:"listen"`
+	Photos   Photos   `yaml:"photos"`
+	Exchange Exchange `yaml:"exchange"`
+	S2S      S2S      `yaml:"s2s"`
+	Store    Store    `yaml:"store"`
+	Identity Identity `yaml:"identity"`
+	Log      Log      `yaml:"log"`
+}
+
+// Photos holds the photo-sync policy.
+type Photos struct {
+	ImportEnabled   bool     `yaml:"import_enabled"`   // SharePoint UserPhotoImportEnabled. Default: true
+	Expiration      Duration `yaml:"expiration"`       // UserPhotoExpiration. Default: 6h
+	ErrorExpiration Duration `yaml:"error_expiration"` // UserPhotoErrorExpiration. Default: 1h
+	Trigger         string   `yaml:"trigger"`          // self or any. Default: self
+	MaxBytes        ByteSize `yaml:"max_bytes"`        // largest photo accepted from the master. Default: 4MiB
+	PullTimeout     Duration `yaml:"pull_timeout"`     // whole pull (autodiscover, token, fetch). Default: 30s
+}
+
+// Exchange says how to reach the master.
+type Exchange struct {
+	AutodiscoverDomain string   `yaml:"autodiscover_domain"` // ExchangeAutodiscoverDomain: host[:port]
+	CAFile             string   `yaml:"ca_file"`             // extra PEM CA bundle for TLS to Exchange
+	AllowHTTP          bool     `yaml:"allow_http"`          // plain http refused unless true
+	Timeout            Duration `yaml:"timeout"`             // one HTTP exchange with Exchange. Default: 15s
+	AutodiscoverCache  Duration `yaml:"autodiscover_cache"`  // how long an Autodiscover answer is kept. Default: 1h
+}
+
+// S2S holds our side of the server-to-server OAuth trust.
+type S2S struct {
+	Certificate   string   `yaml:"certificate"`    // PEM certificate whose key signs actor tokens
+	Key           string   `yaml:"key"`            // PEM RSA private key
+	Realm         string   `yaml:"realm"`          // our realm, a GUID
+	ClientID      string   `yaml:"client_id"`      // Default: SharePoint's 00000003-0000-0ff1-ce00-000000000000
+	TokenLifetime Duration `yaml:"token_lifetime"` // Default: 1h
+}
+
+// Store says where photos are kept.
+type Store struct {
+	Path        string   `yaml:"path"`         // folder of the embedded store. Default: ./data
+	RedisURL    string   `yaml:"redis_url"`    // when set, Redis holds records, bytes and timers
+	MemoryLimit ByteSize `yaml:"memory_limit"` // bound of the in-memory hot layer. Default: 64MiB
+}
+
+// Identity says who is asking.
+type Identity struct {
+	Header         string   `yaml:"header"`          // set by the reverse proxy. Default: X-Forwarded-Email
+	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose Header is believed. Default: loopback
+
+	// Prefixes is TrustedProxies parsed, filled by Load.
+	Prefixes []netip.Prefix `yaml:"-"`
+}
+
+// Log says how photosync logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error. Default: info
+	Format string `yaml:"format"` // text or json. Default: text
+}
+
+// SharePointClientID is SharePoint's well-known principal ID, the default
+// s2s.client_id.
+const SharePointClientID = "00000003-0000-0ff1-ce00-000000000000"
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Photos: Photos{
+			ImportEnabled:   true,
+			Expiration:      Duration(6 * time.Hour),
+			ErrorExpiration: Duration(time.Hour),
+			Trigger:         TriggerSelf,
+			MaxBytes:        4 << 20,
+			PullTimeout:     Duration(30 * time.Second),
+		},
+		Exchange: Exchange{
+			Timeout:           Duration(15 * time.Second),
+			AutodiscoverCache: Duration(time.Hour),
+		},
+		S2S: S2S{
+			ClientID:      SharePointClientID,
+			TokenLifetime: Duration(time.Hour),
+		},
+		Store:    Store{Path: "./data", MemoryLimit: 64 << 20},
+		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, defaults and validates the config file at path. Relative file
+// paths in it are taken relative to the file's folder.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("configs: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("configs: %s: %w", path, err)
+	}
+	c.resolvePaths(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse reads, defaults and validates a config document. File paths are
+// left as written.
+func Parse(b []byte) (Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return Config{}, fmt.Errorf("not valid YAML: %w", err)
+	}
+	c := Default()
+	if len(root.Content) == 0 { // an empty file: all defaults
+		return c, c.validate(nil)
+	}
+	doc := root.Content[0]
+	if err := checkKeys(doc, "", keysOf(c)); err != nil {
+		return Config{}, err
+	}
+	if err := doc.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w", cleanDecodeError(err))
+	}
+	return c, c.validate(doc)
+}
+
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Validate checks a Config built in code (Load and Parse validate already)
+// and fills in Identity.Prefixes.
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validate checks every key and reports all problems at once. doc, when not
+// nil, lets each problem name its line.
+func (c *Config) validate(doc *yaml.Node) error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if line := lineOf(doc, key); line > 0 {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", line, key, msg))
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", key, msg))
+	}
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+
+	if c.Photos.Expiration <= 0 {
+		bad("photos.expiration", "must be positive")
+	}
+	if c.Photos.ErrorExpiration <= 0 {
+		bad("photos.error_expiration", "must be positive")
+	}
+	if c.Photos.Trigger != TriggerSelf && c.Photos.Trigger != TriggerAny {
+		bad("photos.trigger", "want %q or %q, got %q", TriggerSelf, TriggerAny, c.Photos.Trigger)
+	}
+	if c.Photos.MaxBytes < 1024 {
+		bad("photos.max_bytes", "must be at least 1KiB")
+	}
+	if c.Photos.PullTimeout <= 0 {
+		bad("photos.pull_timeout", "must be positive")
+	}
+
+	if c.Photos.ImportEnabled {
+		if c.Exchange.AutodiscoverDomain == "" {
+			bad("exchange.autodiscover_domain", "required when photos.import_enabled is true")
+		} else if err := checkHostPort(c.Exchange.AutodiscoverDomain); err != nil {
+			bad("exchange.autodiscover_domain", "%v", err)
+		}
+		if c.S2S.Certificate == "" {
+			bad("s2s.certificate", "required when photos.import_enabled is true")
+		}
+		if c.S2S.Key == "" {
+			bad("s2s.key", "required when photos.import_enabled is true")
+		}
+		if !guidRE.MatchString(c.S2S.Realm) {
+			bad("s2s.realm", "want a GUID such as 6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b, got %q", c.S2S.Realm)
+		}
+	}
+	if c.Exchange.Timeout <= 0 {
+		bad("exchange.timeout", "must be positive")
+	}
+	if c.Exchange.AutodiscoverCache <= 0 {
+		bad("exchange.autodiscover_cache", "must be positive")
+	}
+	if !guidRE.MatchString(c.S2S.ClientID) {
+		bad("s2s.client_id", "want a GUID, got %q", c.S2S.ClientID)
+	}
+	if c.S2S.TokenLifetime.D() < 10*time.Minute {
+		bad("s2s.token_lifetime", "must be at least 10m (tokens are renewed 5m before they expire)")
+	}
+
+	if c.Store.RedisURL == "" && c.Store.Path == "" {
+		bad("store.path", "required when store.redis_url is empty")
+	}
+	if c.Store.RedisURL != "" {
+		if u, err := url.Parse(c.Store.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("store.redis_url", "want redis://host:port/db or rediss://…")
+		}
+	}
+	if c.Store.MemoryLimit < 0 {
+		bad("store.memory_limit", "must not be negative")
+	}
+
+	if !validHeaderName(c.Identity.Header) {
+		bad("identity.header", "not a valid HTTP header name: %q", c.Identity.Header)
+	}
+	c.Identity.Prefixes = c.Identity.Prefixes[:0]
+	for _, s := range c.Identity.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			bad("identity.trusted_proxies", "want CIDRs such as 10.0.0.0/8, got %q", s)
+			continue
+		}
+		c.Identity.Prefixes = append(c.Identity.Prefixes, p.Masked())
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort accepts host or host:port, without a scheme or a path.
+func checkHostPort(s string) error {
+	if strings.Contains(s, "://") || strings.ContainsAny(s, "/?#@ ") {
+		return fmt.Errorf("want host[:port] without scheme or path, got %q", s)
+	}
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		host = h
+		if port == "" {
+			return fmt.Errorf("empty port in %q", s)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("want host[:port], got %q", s)
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,197 @@
+package configs
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+exchange:
+  autodiscover_domain: mail.contoso.com:8443
+s2s:
+  certificate: s2s.crt
+  key: keys/s2s.key
+  realm: 6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b
+`
+
+func TestExampleFileIsValidAndComplete(t *testing.T) {
+	c, err := Load("photosync.example.yaml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	// The example documents every key: each one the code knows must appear.
+	b, err := os.ReadFile("photosync.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range keysOf(Config{}) {
+		last := key[strings.LastIndexByte(key, '.')+1:]
+		if !strings.Contains(string(b), last+":") {
+			t.Errorf("example file does not document %s", key)
+		}
+	}
+	d := Default()
+	if c.Photos.Expiration != d.Photos.Expiration || c.Photos.Trigger != TriggerSelf || c.Store.MemoryLimit != 64<<20 {
+		t.Errorf("example disagrees with defaults: %+v", c.Photos)
+	}
+}
+
+func TestDefaultsAndPaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "photosync.yaml")
+	if err := os.WriteFile(path, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.S2S.Key, filepath.Join(dir, "keys/s2s.key"); got != want {
+		t.Errorf("key path = %q, want %q", got, want)
+	}
+	if got, want := c.Store.Path, filepath.Join(dir, "data"); got != want {
+		t.Errorf("store path = %q, want %q", got, want)
+	}
+	if c.Photos.Expiration.D() != 6*time.Hour || c.Photos.ErrorExpiration.D() != time.Hour {
+		t.Errorf("timers = %v, %v", c.Photos.Expiration, c.Photos.ErrorExpiration)
+	}
+	if !c.Photos.ImportEnabled || c.S2S.ClientID != SharePointClientID || c.Identity.Header != "X-Forwarded-Email" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if len(c.Identity.Prefixes) != 2 || !c.Identity.Prefixes[0].Contains(mustAddr(t, "127.0.0.1")) {
+		t.Errorf("trusted proxies = %v", c.Identity.Prefixes)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "6", want: 6 * time.Hour},
+		{in: "0.5", want: 30 * time.Minute},
+		{in: "90s", want: 90 * time.Second},
+		{in: "2h30m", want: 150 * time.Minute},
+		{in: "300ms", want: 300 * time.Millisecond},
+		{in: "six hours", bad: true},
+		{in: "1e300", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			c, err := Parse([]byte(minimal + "photos:\n  expiration: " + tt.in + "\n"))
+			if tt.bad {
+				if err == nil || !strings.Contains(err.Error(), "line") {
+					t.Fatalf("err = %v, want an error naming the line", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Photos.Expiration.D() != tt.want {
+				t.Errorf("got %v, want %v", c.Photos.Expiration, tt.want)
+			}
+		})
+	}
+}
+
+func TestByteSizes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{in: "4194304", want: 4 << 20},
+		{in: "4MiB", want: 4 << 20},
+		{in: "512KiB", want: 512 << 10},
+		{in: "1GB", want: 1e9},
+		{in: "4 MiB", want: 4 << 20},
+		{in: "lots", bad: true},
+		{in: "-5", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseByteSize(tt.in)
+		if (err != nil) != tt.bad || (!tt.bad && got != tt.want) {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, bad=%v", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+	if s := ByteSize(64 << 20).String(); s != "64MiB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestValidationNamesKeyLineAndReason(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string // substrings, all must appear
+	}{
+		{"unknown key", minimal + "photos:\n  expirashun: 6h\n", []string{"line 9", "photos.expirashun: unknown key", "photos.expiration"}},
+		{"unknown top key", "lisen: x\n" + minimal, []string{"line 1", "lisen: unknown key"}},
+		{"bad trigger", minimal + "photos:\n  trigger: everyone\n", []string{"line 9", "photos.trigger", `"everyone"`}},
+		{"negative timer", minimal + "photos:\n  error_expiration: -1h\n", []string{"photos.error_expiration: must be positive"}},
+		{"domain with scheme", strings.Replace(minimal, "mail.contoso.com:8443", "https://mail.contoso.com", 1), []string{"line 3", "exchange.autodiscover_domain", "without scheme"}},
+		{"realm not a guid", strings.Replace(minimal, "6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b", "contoso", 1), []string{"line 7", "s2s.realm", "GUID"}},
+		{"missing exchange", "s2s:\n  realm: x\n", []string{"exchange.autodiscover_domain: required", "s2s.certificate: required", "s2s.key: required", "s2s.realm"}},
+		{"bad proxy", minimal + "identity:\n  trusted_proxies: [\"10.0.0.0/8\", \"lan\"]\n", []string{"identity.trusted_proxies", `"lan"`}},
+		{"bad header", minimal + "identity:\n  header: \"X Email\"\n", []string{"identity.header"}},
+		{"bad redis", minimal + "store:\n  redis_url: http://x\n", []string{"store.redis_url"}},
+		{"bad listen", "listen: 8080\n" + minimal, []string{"line 1", "listen: want host:port"}},
+		{"wrong type", minimal + "photos:\n  import_enabled: maybe\n", []string{"line 9", "maybe"}},
+		{"not yaml", "photos: [\n", []string{"not valid YAML"}},
+		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
+		{"token lifetime", minimal + "  token_lifetime: 1m\n", []string{"s2s.token_lifetime"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestImportDisabledNeedsNoExchange(t *testing.T) {
+	c, err := Parse([]byte("photos:\n  import_enabled: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Photos.ImportEnabled {
+		t.Error("import_enabled not read")
+	}
+}
+
+func TestEmptyFileIsDefaultsButInvalid(t *testing.T) {
+	// Defaults alone lack the Exchange and S2S settings: an empty file is an
+	// error naming them, not a service that silently cannot pull.
+	_, err := Parse(nil)
+	if err == nil || !strings.Contains(err.Error(), "exchange.autodiscover_domain") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
