@@ -115,7 +115,9 @@ func Checksum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// A Store holds records. Implementations are safe for concurrent use.
+// A Store holds records. Implementations are safe for concurrent use, and
+// every method fails with ErrInvalidKey for a key they cannot store
+// unambiguously (see ErrInvalidKey).
 type Store interface {
 	// Get returns the record for key, ErrNotFound when there is none, or
 	// ErrCorrupt when its bytes fail their checksum. A timer that has run out
@@ -124,7 +126,8 @@ type Store interface {
 	// Put replaces the record for key, bytes and timer at once: a reader
 	// sees the old record or the new one, never a mix. r.Sum is computed
 	// from r.Body; the value given is ignored. A timer whose Until is not in
-	// the future is stored as TimerNone.
+	// the future is stored as TimerNone; a TimerKind other than the three
+	// defined is an error.
 	Put(ctx context.Context, key Key, r Record) error
 	// Delete removes the record and its timer; deleting nothing is no error.
 	Delete(ctx context.Context, key Key) error

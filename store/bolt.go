@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// boltFile is the name of the database file OpenBolt keeps in its folder.
+const boltFile = "photosync.db"
+
+// boltLockTimeout is how long OpenBolt waits for the file lock. bbolt waits
+// forever by default; a second photosync on the same folder should fail fast
+// and say why instead.
+const boltLockTimeout = time.Second
+
+// Both buckets use the same key, owner + NUL + size (see Key.check).
+var (
+	bucketMeta = []byte("meta") // JSON meta
+	bucketBody = []byte("body") // photo bytes
+)
+
+// BoltOptions configures OpenBolt.
+type BoltOptions struct {
+	// Now is the clock that decides whether a stored timer is still alive.
+	// Default: time.Now.
+	Now func() time.Time
+}
+
+// Bolt is the embedded store: one bbolt file on local disk, for a single
+// replica. Timers are kept as absolute times beside the record, so a timer
+// that runs out while photosync is stopped is over when it restarts.
+type Bolt struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+var _ Store = (*Bolt)(nil)
+
+// OpenBolt opens (creating it if needed) the store in dir/photosync.db. dir
+// is created with mode 0700. Only one process may have the file open; a
+// second one gets an error saying the file is locked.
+func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: creating %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, boltFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltLockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store: %s is locked by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketBody} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: creating buckets in %s: %w", path, err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Bolt{db: db, now: now}, nil
+}
+
+// Get implements Store. The record's bytes are copied out of the
+// transaction, so the caller owns them.
+func (b *Bolt) Get(ctx context.Context, key Key) (Record, error) {
+	if err := key.check(); err != nil {
+		return Record{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	k := appendKey(nil, key)
+	var m, body []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(k)
+		if v == nil {
+			return ErrNotFound
+		}
+		// bbolt memory is valid only inside the transaction.
+		m = clone(v)
+		body = clone(tx.Bucket(bucketBody).Get(k))
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	r, err := decode(key, m, body)
+	if err != nil {
+		return Record{}, err
+	}
+	r.Timer = alive(r.Timer, b.now())
+	return r, nil
+}
+
+// Put implements Store. Metadata and bytes are written in one transaction.
+func (b *Bolt) Put(ctx context.Context, key Key, r Record) error {
+	if err := key.check(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: put %s: %w", key, err)
+	}
+	r, err := prepare(r, b.now())
+	if err != nil {
+		return err
+	}
+	m, err := encodeMeta(r)
+	if err != nil {
+		return err
+	}
+	k := appendKey(nil, key)
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(k, m); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketBody).Put(k, r.Body)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete implements Store.
+func (b *Bolt) Delete(ctx context.Context, key Key) error {
+	if err := key.check(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	k := appendKey(nil, key)
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketBody).Delete(k)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Close implements Store: it closes the file and releases its lock.
+func (b *Bolt) Close() error {
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("store: closing bolt: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package store
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/patrickmn/go-cache"
+)
+
+const (
+	// hotOverhead approximates what one cached entry costs besides its
+	// strings and bytes: the entry, its list element and two map slots.
+	hotOverhead = 320
+	// hotSweep is how often go-cache drops entries whose timer ran out.
+	hotSweep = time.Minute
+	// hotStripes is the number of key stripes that serialise the slow path.
+	hotStripes = 64
+	// hotKeyBuf is the stack buffer for hit-path lookups; longer keys
+	// still work, with one allocation.
+	hotKeyBuf = 128
+)
+
+// HotOptions configures NewHot.
+type HotOptions struct {
+	// Now is the clock that decides whether a cached timer is still alive.
+	// Default: time.Now.
+	Now func() time.Time
+}
+
+// Hot is a bounded in-memory layer in front of another Store. It keeps a
+// record only while its timer is alive, which is exactly when the record may
+// be served without asking the master, so it never serves what the backing
+// store would not (on one replica; with Redis, a Delete or Put on another
+// replica is seen here when the cached timer runs out).
+//
+// Writes go through to the backing store first and are cached only after
+// they succeed. The cache holds at most maxBytes, counting each record's
+// bytes and strings plus a fixed overhead; when a new record does not fit,
+// the oldest cached ones are dropped (FIFO).
+//
+// A cache hit takes no lock of Hot's own and does not allocate or copy: the
+// record comes back as stored, so callers must not modify its Body.
+type Hot struct {
+	backing Store
+	max     int64
+	now     func() time.Time
+	c       *cache.Cache // key string → *hotEntry; answers hits
+	seed    maphash.Seed
+	// stripes serialise, per key, a write or a fill with its cache update,
+	// so an older record cannot overwrite a newer one in the cache.
+	stripes [hotStripes]chan struct{}
+
+	mu      sync.Mutex // guards the accounting below, never held during I/O
+	bytes   int64
+	entries map[string]*hotEntry // what c holds or is about to drop
+	fifo    list.List            // of *hotEntry, oldest first
+}
+
+// hotEntry is one cached record; it never changes once cached.
+type hotEntry struct {
+	key  string
+	rec  Record
+	size int64
+	elem *list.Element
+}
+
+var _ Store = (*Hot)(nil)
+
+// NewHot returns a Hot in front of backing that holds at most maxBytes. A
+// maxBytes of zero or less caches nothing. NewHot panics if backing is nil.
+func NewHot(backing Store, maxBytes int64, opts HotOptions) *Hot {
+	if backing == nil {
+		panic("store: NewHot with nil backing store")
+	}
+	h := &Hot{
+		backing: backing,
+		max:     maxBytes,
+		now:     opts.Now,
+		c:       cache.New(cache.NoExpiration, hotSweep),
+		seed:    maphash.MakeSeed(),
+		entries: make(map[string]*hotEntry),
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	for i := range h.stripes {
+		h.stripes[i] = make(chan struct{}, 1)
+	}
+	h.c.OnEvicted(h.evicted)
+	return h
+}
+
+// Get implements Store. A record with an alive timer comes from memory and
+// is shared: callers must not modify its Body. Otherwise the backing store
+// answers, and its record is cached if its timer is alive.
+func (h *Hot) Get(ctx context.Context, key Key) (Record, error) {
+	if r, ok := h.cached(key); ok {
+		return r, nil
+	}
+	s, err := h.acquire(ctx, key)
+	if err != nil {
+		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	defer release(s)
+	// Another Get may have filled the cache while this one waited.
+	if r, ok := h.cached(key); ok {
+		return r, nil
+	}
+	r, err := h.backing.Get(ctx, key)
+	if err != nil {
+		return Record{}, err
+	}
+	h.add(key, r)
+	return r, nil
+}
+
+// Put implements Store: it writes r to the backing store and, once that
+// succeeded, caches a copy if its timer is alive.
+func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
+	r, err := prepare(r, h.now())
+	if err != nil {
+		return err
+	}
+	s, err := h.acquire(ctx, key)
+	if err != nil {
+		return fmt.Errorf("store: put %s: %w", key, err)
+	}
+	defer release(s)
+	if err := h.backing.Put(ctx, key, r); err != nil {
+		// The backing store may hold r or the old record: cache neither.
+		h.remove(key)
+		return err
+	}
+	r.Body = clone(r.Body) // the caller keeps its slice
+	h.add(key, r)
+	return nil
+}
+
+// Delete implements Store: it removes key from the backing store and from
+// memory.
+func (h *Hot) Delete(ctx context.Context, key Key) error {
+	s, err := h.acquire(ctx, key)
+	if err != nil {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	defer release(s)
+	err = h.backing.Delete(ctx, key)
+	h.remove(key)
+	return err
+}
+
+// Close implements Store: it empties the cache and closes the backing store.
+func (h *Hot) Close() error {
+	h.c.Flush()
+	h.mu.Lock()
+	h.entries = make(map[string]*hotEntry)
+	h.fifo.Init()
+	h.bytes = 0
+	h.mu.Unlock()
+	return h.backing.Close()
+}
+
+// Bytes returns how many bytes the cache accounts for now; never more than
+// maxBytes.
+func (h *Hot) Bytes() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bytes
+}
+
+// Len returns how many records the cache holds now.
+func (h *Hot) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.entries)
+}
+
+// cached returns the cached record for key if its timer is alive at now.
+//
+// It builds the lookup string over a stack buffer with unsafe.String
+// instead of allocating one: go-cache's Get only reads it for a map lookup
+// and keeps nothing, and buf is not modified while the string is in use.
+func (h *Hot) cached(key Key) (Record, bool) {
+	var buf [hotKeyBuf]byte
+	k := appendKey(buf[:0], key)
+	v, ok := h.c.Get(unsafe.String(unsafe.SliceData(k), len(k)))
+	if !ok {
+		return Record{}, false
+	}
+	e := v.(*hotEntry)
+	if !e.rec.Timer.Alive(h.now()) {
+		return Record{}, false
+	}
+	return e.rec, true
+}
+
+// add caches r under key if its timer is alive and it fits, dropping the
+// oldest entries to make room; otherwise it drops what is cached for key.
+// The caller holds key's stripe.
+func (h *Hot) add(key Key, r Record) {
+	k := string(appendKey(nil, key))
+	left := r.Timer.Until.Sub(h.now())
+	size := hotOverhead + int64(len(k)+len(r.Body)+len(r.ContentType)+
+		len(r.Sum)+len(r.ETag)+len(r.Error))
+	if r.Timer.Kind == TimerNone || left <= 0 || size > h.max {
+		h.c.Delete(k)
+		return
+	}
+	e := &hotEntry{key: k, rec: r, size: size}
+	var victims []string
+	h.mu.Lock()
+	if old := h.entries[k]; old != nil {
+		h.unlink(old) // c.Set below replaces it without calling evicted
+	}
+	for h.bytes+size > h.max && h.fifo.Len() > 0 {
+		oldest := h.fifo.Front().Value.(*hotEntry)
+		h.unlink(oldest)
+		victims = append(victims, oldest.key)
+	}
+	e.elem = h.fifo.PushBack(e)
+	h.entries[k] = e
+	h.bytes += size
+	h.c.Set(k, e, left)
+	h.mu.Unlock()
+	// c.Delete calls evicted, which takes h.mu. The victims are already
+	// unaccounted for, so evicted ignores them; if one was re-added in the
+	// meantime, evicted unaccounts the new entry that c.Delete dropped.
+	for _, v := range victims {
+		h.c.Delete(v)
+	}
+}
+
+// remove drops what is cached for key; evicted does the accounting.
+func (h *Hot) remove(key Key) {
+	h.c.Delete(string(appendKey(nil, key)))
+}
+
+// evicted is go-cache's OnEvicted hook, called after go-cache released its
+// lock when Delete or the expiry sweep dropped v. An entry that was replaced
+// or dropped by add is no longer in entries and is ignored.
+func (h *Hot) evicted(k string, v any) {
+	e := v.(*hotEntry)
+	h.mu.Lock()
+	if h.entries[k] == e {
+		h.unlink(e)
+	}
+	h.mu.Unlock()
+}
+
+// unlink removes e from the accounting. The caller holds h.mu.
+func (h *Hot) unlink(e *hotEntry) {
+	delete(h.entries, e.key)
+	h.fifo.Remove(e.elem)
+	h.bytes -= e.size
+}
+
+// acquire takes key's stripe, giving up when ctx ends.
+func (h *Hot) acquire(ctx context.Context, key Key) (chan struct{}, error) {
+	s := h.stripes[maphash.Comparable(h.seed, key)%hotStripes]
+	select {
+	case s <- struct{}{}:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// release gives back a stripe taken by acquire.
+func release(s chan struct{}) { <-s }
