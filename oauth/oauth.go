@@ -1,0 +1,371 @@
+// Package oauth mints the server-to-server (S2S) tokens with which photosync,
+// posing as SharePoint Server 2013, calls Exchange on a user's behalf, and
+// publishes the auth metadata document through which Exchange learns to trust
+// us.
+//
+// The model is SharePoint's high-trust S2S flow. An Issuer holds our
+// certificate, its RSA key and our realm (a GUID). For each call it builds an
+// RS256 actor token, signed with the key and naming our certificate by its
+// SHA-1 thumbprint (x5t), and wraps it in an unsigned user-context token that
+// names the user by SMTP address. Both tokens carry the audience
+// "00000002-0000-0ff1-ce00-000000000000/{exchange host}@{our realm}".
+// Exchange fetches our metadata document (Metadata, MetadataHandler) once,
+// when the administrator registers us as a partner application, and from then
+// on trusts any actor token signed by a certificate listed there.
+//
+// Tokens are cached per (user, host) and reused until five minutes before
+// they expire. The package never logs a token or a key.
+package oauth
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Well-known application IDs of the Microsoft first-party principals.
+const (
+	// ExchangeID is Exchange's application ID; it is the client-ID part of
+	// every audience we mint for.
+	ExchangeID = "00000002-0000-0ff1-ce00-000000000000"
+	// SharePointID is SharePoint's application ID, the default Options.ClientID.
+	SharePointID = "00000003-0000-0ff1-ce00-000000000000"
+)
+
+const (
+	// skew is how far in the past nbf is set, so a receiver whose clock runs
+	// slow still accepts a fresh token.
+	skew = 5 * time.Minute
+	// renewBefore is how long before exp a cached token is replaced, so a
+	// token never expires while a request carrying it is in flight.
+	renewBefore = 5 * time.Minute
+	// niiActiveDirectory names the identity provider of the user in the
+	// outer token.
+	niiActiveDirectory = "urn:office:idp:activedirectory"
+)
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Options configures an Issuer.
+type Options struct {
+	// Certificate is ours: Exchange finds it in our metadata document and
+	// checks actor-token signatures with it. Required.
+	Certificate *x509.Certificate
+	// Key is the RSA private key of Certificate; it signs actor tokens.
+	// Required, and New checks that it matches Certificate.
+	Key *rsa.PrivateKey
+	// Realm is our realm, a GUID (SharePoint's Get-SPAuthenticationRealm).
+	// Required. It is written in lower case.
+	Realm string
+	// ClientID is the application ID we act as, a GUID.
+	// Default: SharePointID.
+	ClientID string
+	// Lifetime is how long a token is valid from the moment it is minted.
+	// It must exceed the 5m renewal margin. Default: 1h.
+	Lifetime time.Duration
+	// CacheSize caps how many (user, host) tokens are kept. Default: 10000.
+	CacheSize int
+	// MetadataURL is the public URL at which MetadataHandler is served; when
+	// set it is listed in the metadata document's endpoints.
+	MetadataURL string
+	// Now tells the time. Default: time.Now.
+	Now func() time.Time
+	// Logger receives debug records about minted tokens (never the tokens).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// Issuer mints and caches S2S tokens. It is safe for concurrent use.
+type Issuer struct {
+	cert       *x509.Certificate
+	key        *rsa.PrivateKey
+	x5t        string
+	realm      string
+	clientID   string
+	issuer     string // clientID@realm: actor iss and nameid, outer iss
+	lifetime   time.Duration
+	cacheSize  int
+	now        func() time.Time
+	log        *slog.Logger
+	metadata   Metadata
+	metadataJS []byte
+
+	mu     sync.RWMutex
+	tokens map[cacheKey]cachedToken
+}
+
+type cacheKey struct{ user, host string }
+
+type cachedToken struct {
+	token   string
+	renewAt time.Time // exp - renewBefore
+}
+
+// New checks opts and returns an Issuer.
+func New(opts Options) (*Issuer, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if opts.Certificate == nil {
+		bad("certificate is required")
+	}
+	if opts.Key == nil {
+		bad("key is required")
+	}
+	if opts.Certificate != nil && opts.Key != nil && !opts.Key.PublicKey.Equal(opts.Certificate.PublicKey) {
+		bad("key does not match the certificate's public key")
+	}
+	if !guidRE.MatchString(opts.Realm) {
+		bad("realm: want a GUID, got %q", opts.Realm)
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = SharePointID
+	}
+	if !guidRE.MatchString(opts.ClientID) {
+		bad("client id: want a GUID, got %q", opts.ClientID)
+	}
+	if opts.Lifetime == 0 {
+		opts.Lifetime = time.Hour
+	}
+	if opts.Lifetime <= renewBefore {
+		bad("lifetime %v must exceed the %v renewal margin", opts.Lifetime, renewBefore)
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.CacheSize < 0 {
+		bad("cache size %d is negative", opts.CacheSize)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("oauth: %w", err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	i := &Issuer{
+		cert:      opts.Certificate,
+		key:       opts.Key,
+		x5t:       Thumbprint(opts.Certificate),
+		realm:     strings.ToLower(opts.Realm),
+		clientID:  strings.ToLower(opts.ClientID),
+		lifetime:  opts.Lifetime,
+		cacheSize: opts.CacheSize,
+		now:       opts.Now,
+		log:       opts.Logger,
+		tokens:    make(map[cacheKey]cachedToken),
+	}
+	i.issuer = i.clientID + "@" + i.realm
+	i.metadata = ourMetadata(i.clientID, i.realm, opts.MetadataURL, i.cert)
+	js, err := json.Marshal(i.metadata)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: encoding metadata: %w", err)
+	}
+	i.metadataJS = js
+	if now := i.now(); now.After(i.cert.NotAfter) {
+		i.log.Warn("s2s certificate has expired", "thumbprint", i.x5t, "not_after", i.cert.NotAfter)
+	}
+	return i, nil
+}
+
+// Issuer returns our issuer name, clientID@realm: the iss of actor tokens and
+// the issuer of our metadata document.
+func (i *Issuer) Issuer() string { return i.issuer }
+
+// Realm returns our realm in lower case.
+func (i *Issuer) Realm() string { return i.realm }
+
+// Token returns a user-context token with which the user (an SMTP address)
+// may be served by the Exchange server at host (the host of its URL, with
+// the port if the URL has one). A token minted earlier for the same user and
+// host is returned until five minutes before it expires.
+func (i *Issuer) Token(ctx context.Context, user, host string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("oauth: minting token: %w", err)
+	}
+	user, host = strings.ToLower(strings.TrimSpace(user)), strings.ToLower(strings.TrimSpace(host))
+	if err := checkUser(user); err != nil {
+		return "", fmt.Errorf("oauth: minting token: %w", err)
+	}
+	if err := checkHost(host); err != nil {
+		return "", fmt.Errorf("oauth: minting token: %w", err)
+	}
+	k := cacheKey{user, host}
+	now := i.now()
+
+	i.mu.RLock()
+	c, ok := i.tokens[k]
+	i.mu.RUnlock()
+	if ok && now.Before(c.renewAt) {
+		return c.token, nil
+	}
+
+	// Mint outside the lock: signing takes a while and must not hold up
+	// callers for other users. Concurrent first callers may both mint; the
+	// first one stored wins, so they all return the same string.
+	tok, exp, err := i.mint(user, host, now)
+	if err != nil {
+		return "", fmt.Errorf("oauth: minting token: %w", err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if c, ok := i.tokens[k]; ok && now.Before(c.renewAt) {
+		return c.token, nil
+	}
+	if _, ok := i.tokens[k]; !ok && len(i.tokens) >= i.cacheSize {
+		i.prune(now)
+	}
+	i.tokens[k] = cachedToken{token: tok, renewAt: exp.Add(-renewBefore)}
+	i.log.Debug("minted s2s token", "user", user, "host", host, "exp", exp)
+	return tok, nil
+}
+
+// Forget drops the cached token for user at host, so the next Token call
+// mints a fresh one. Call it when Exchange rejects a token with 401.
+func (i *Issuer) Forget(user, host string) {
+	k := cacheKey{strings.ToLower(strings.TrimSpace(user)), strings.ToLower(strings.TrimSpace(host))}
+	i.mu.Lock()
+	delete(i.tokens, k)
+	i.mu.Unlock()
+}
+
+// prune makes room for one more token: it drops tokens due for renewal and,
+// if the cache is still full, arbitrary others. Called with mu held.
+func (i *Issuer) prune(now time.Time) {
+	for k, c := range i.tokens {
+		if !now.Before(c.renewAt) {
+			delete(i.tokens, k)
+		}
+	}
+	for k := range i.tokens {
+		if len(i.tokens) < i.cacheSize {
+			break
+		}
+		delete(i.tokens, k)
+	}
+}
+
+// actorClaims are the claims of the signed actor token.
+type actorClaims struct {
+	jwt.RegisteredClaims
+	// Audience shadows RegisteredClaims.Audience, which jwt marshals as an
+	// array by default (a package-level switch we must not flip); the
+	// add-in tokens Exchange knows carry a single string.
+	Audience             string `json:"aud"`
+	NameID               string `json:"nameid"`
+	TrustedForDelegation string `json:"trustedfordelegation"`
+}
+
+// outerClaims are the claims of the unsigned user-context token.
+type outerClaims struct {
+	Audience   string `json:"aud"`
+	Issuer     string `json:"iss"`
+	NotBefore  int64  `json:"nbf"`
+	Expires    int64  `json:"exp"`
+	NameID     string `json:"nameid"`
+	NII        string `json:"nii"`
+	UPN        string `json:"upn"`
+	SMTP       string `json:"smtp"`
+	ActorToken string `json:"actortoken"`
+}
+
+// outerHeader is the fixed header of the user-context token, pre-encoded.
+var outerHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"none"}`))
+
+// mint builds a user-context token for user at host, valid from now-skew to
+// now+lifetime. user and host are already lower case and checked.
+func (i *Issuer) mint(user, host string, now time.Time) (string, time.Time, error) {
+	nbf := now.Add(-skew).Truncate(time.Second)
+	exp := now.Add(i.lifetime).Truncate(time.Second)
+	aud := ExchangeID + "/" + host + "@" + i.realm
+
+	actor := jwt.NewWithClaims(jwt.SigningMethodRS256, actorClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.issuer,
+			NotBefore: jwt.NewNumericDate(nbf),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Audience:             aud,
+		NameID:               i.issuer,
+		TrustedForDelegation: "true",
+	})
+	actor.Header["x5t"] = i.x5t
+	signed, err := actor.SignedString(i.key)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("signing actor token: %w", err)
+	}
+
+	payload, err := json.Marshal(outerClaims{
+		Audience:   aud,
+		Issuer:     i.issuer,
+		NotBefore:  nbf.Unix(),
+		Expires:    exp.Unix(),
+		NameID:     user,
+		NII:        niiActiveDirectory,
+		UPN:        user,
+		SMTP:       user,
+		ActorToken: signed,
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("encoding user token: %w", err)
+	}
+	return outerHeader + "." + base64.RawURLEncoding.EncodeToString(payload) + ".", exp, nil
+}
+
+// checkUser accepts a plain SMTP address local@domain.
+func checkUser(user string) error {
+	local, domain, ok := strings.Cut(user, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+		strings.ContainsFunc(user, func(r rune) bool { return r <= ' ' || r == '"' || r == 0x7f }) {
+		return fmt.Errorf("user %q is not an smtp address", user)
+	}
+	return nil
+}
+
+// checkHost accepts a URL host: a name or address with an optional port.
+func checkHost(host string) error {
+	if host == "" || strings.ContainsAny(host, `/\@?#%`) ||
+		strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("host %q is not a url host", host)
+	}
+	return nil
+}
+
+// MetadataHandler serves our metadata document (Metadata) as JSON to GET and
+// HEAD requests. Mount it where Options.MetadataURL points, for instance at
+// SharePoint's path /_layouts/15/metadata/json/1.
+func (i *Issuer) MetadataHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(i.metadataJS)))
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(i.metadataJS)
+		}
+	})
+}
+
+// Metadata returns our metadata document.
+func (i *Issuer) Metadata() Metadata { return i.metadata.clone() }
