@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"photosync/autodiscover"
+	"photosync/configs"
+	"photosync/oauth"
+	"photosync/store"
+	psync "photosync/sync"
+)
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "", "the admin config file (YAML)")
+	check := fs.Bool("check", false, "validate the config file and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "photosync serve: --config FILE is required")
+		return errUsage
+	}
+	cfg, err := configs.Load(*path)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok\n", *path)
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return serve(ctx, cfg, ln, log, nil)
+}
+
+func newLogger(c configs.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by configs
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// app is photosync wired from a config.
+type app struct {
+	handler http.Handler
+	store   store.Store
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// build wires every package from cfg. people, when set, get a directory page.
+func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []psync.Person) (*app, error) {
+	var backing store.Store
+	var err error
+	if cfg.Store.RedisURL != "" {
+		backing, err = store.OpenRedis(ctx, cfg.Store.RedisURL, store.RedisOptions{})
+	} else {
+		backing, err = store.OpenBolt(cfg.Store.Path, store.BoltOptions{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	st := store.Store(backing)
+	if cfg.Store.MemoryLimit > 0 {
+		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+	}
+
+	eopts := psync.Options{
+		Store:           st,
+		ImportEnabled:   cfg.Photos.ImportEnabled,
+		Expiration:      cfg.Photos.Expiration.D(),
+		ErrorExpiration: cfg.Photos.ErrorExpiration.D(),
+		PullTimeout:     cfg.Photos.PullTimeout.D(),
+		Logger:          log.With("component", "sync"),
+	}
+	if cfg.Photos.Trigger == configs.TriggerAny {
+		eopts.Trigger = psync.TriggerAny
+	}
+	hopts := psync.HandlerOptions{
+		IdentityHeader: cfg.Identity.Header,
+		TrustedProxies: cfg.Identity.Prefixes,
+		People:         people,
+		Logger:         log.With("component", "http"),
+	}
+
+	if cfg.Photos.ImportEnabled {
+		issuer, client, err := s2s(cfg, log)
+		if err != nil {
+			backing.Close()
+			return nil, err
+		}
+		scheme := "https"
+		if cfg.Exchange.AllowHTTP {
+			scheme = "http"
+		}
+		checkExchange(ctx, client, scheme+"://"+cfg.Exchange.AutodiscoverDomain+"/autodiscover/metadata/json/1", log)
+		locator, err := autodiscover.New(autodiscover.Options{
+			Domain:     cfg.Exchange.AutodiscoverDomain,
+			Scheme:     scheme,
+			Tokens:     issuer,
+			HTTPClient: client,
+			AllowHTTP:  cfg.Exchange.AllowHTTP,
+			CacheTTL:   cfg.Exchange.AutodiscoverCache.D(),
+			Logger:     log.With("component", "autodiscover"),
+		})
+		if err != nil {
+			backing.Close()
+			return nil, err
+		}
+		eopts.Locator = locator
+		eopts.Master = &psync.Master{
+			Client:    client,
+			Tokens:    issuer,
+			AllowHTTP: cfg.Exchange.AllowHTTP,
+			MaxBytes:  int64(cfg.Photos.MaxBytes),
+		}
+		hopts.Locator = locator
+		hopts.Metadata = issuer.MetadataHandler()
+	}
+
+	engine, err := psync.New(eopts)
+	if err != nil {
+		backing.Close()
+		return nil, err
+	}
+	return &app{handler: psync.NewHandler(engine, hopts), store: backing}, nil
+}
+
+// s2s loads our signing certificate and builds the token issuer and the
+// HTTP client that talks to Exchange.
+func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, error) {
+	cert, key, err := oauth.LoadKeyPair(cfg.S2S.Certificate, cfg.S2S.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	issuer, err := oauth.New(oauth.Options{
+		Certificate: cert,
+		Key:         key,
+		Realm:       cfg.S2S.Realm,
+		ClientID:    cfg.S2S.ClientID,
+		Lifetime:    cfg.S2S.TokenLifetime.D(),
+		Logger:      log.With("component", "oauth"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := exchangeClient(cfg.Exchange)
+	if err != nil {
+		return nil, nil, err
+	}
+	return issuer, client, nil
+}
+
+// exchangeClient returns the HTTP client for Exchange: TLS verification on,
+// the system roots plus exchange.ca_file, no redirects followed blindly.
+func exchangeClient(c configs.Exchange) (*http.Client, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("exchange.ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("exchange.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConnsPerHost = 32
+	return &http.Client{
+		Transport: tr,
+		Timeout:   c.Timeout.D(),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+// checkExchange reads Exchange's auth metadata document at startup, to say
+// early in the log whether Exchange is reachable and who it is. A failure is
+// logged, not fatal: Exchange may come up after photosync.
+func checkExchange(ctx context.Context, client *http.Client, url string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := oauth.FetchMetadata(ctx, client, url)
+	if err == nil {
+		err = oauth.CheckExchangeMetadata(m)
+	}
+	if err != nil {
+		log.Warn("exchange metadata check failed; photos cannot be pulled until it passes", "url", url, "err", err)
+		return
+	}
+	log.Info("exchange metadata ok", "url", url, "issuer", m.Issuer, "certificates", len(m.Certificates()))
+}
+
+// serve runs photosync on ln until ctx ends, then shuts down gracefully.
+// people, when set, get a directory page at /.
+func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.Logger, people []psync.Person) error {
+	a, err := build(ctx, cfg, log, people)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("photosync serving", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("photosync stopped")
+	return nil
+}

@@ -1,0 +1,190 @@
+package sync_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"photosync/autodiscover"
+	"photosync/oauth"
+	"photosync/store"
+	psync "photosync/sync"
+	"photosync/sync/exchangetest"
+)
+
+// clock is a settable clock for the engine's timers, so policy tests never
+// sleep.
+type clock struct {
+	mu  stdsync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const (
+	adele  = "adele.vance@contoso.com"
+	alex   = "alex.wilber@contoso.com"
+	nobody = "lee.gu@contoso.com" // in Exchange, without a photo
+)
+
+var simUsers = []exchangetest.User{
+	{Email: adele, Name: "Adele Vance", Photo: true},
+	{Email: alex, Name: "Alex Wilber", Photo: true},
+	{Email: nobody, Name: "Lee Gu"},
+}
+
+// env is photosync's real pull path (autodiscover client, S2S issuer,
+// master client, engine, store) against the Exchange simulator.
+type env struct {
+	sim     *exchangetest.Server
+	clock   *clock
+	issuer  *oauth.Issuer
+	locator *autodiscover.Client
+	engine  *psync.Engine
+	handler http.Handler
+	store   store.Store
+}
+
+type envOptions struct {
+	engine   func(*psync.Options)
+	store    func(t *testing.T, now func() time.Time) store.Store
+	oauthNow func() time.Time
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := &env{clock: newClock()}
+
+	certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "s2s.crt"), filepath.Join(dir, "s2s.key")
+	writeFile(t, certFile, certPEM)
+	writeFile(t, keyFile, keyPEM)
+	cert, key, err := oauth.LoadKeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.issuer, err = oauth.New(oauth.Options{Certificate: cert, Key: key, Realm: oauth.NewRealm(), Now: o.oauthNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := httptest.NewServer(e.issuer.MetadataHandler())
+	t.Cleanup(meta.Close)
+
+	e.sim = exchangetest.NewServer(exchangetest.Options{PartnerMetadataURL: meta.URL, Users: simUsers})
+	t.Cleanup(e.sim.Close)
+
+	e.locator, err = autodiscover.New(autodiscover.Options{
+		Domain:     e.sim.Host(),
+		Tokens:     e.issuer,
+		HTTPClient: e.sim.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if o.store != nil {
+		e.store = o.store(t, e.clock.Now)
+	} else {
+		b, err := store.OpenBolt(t.TempDir(), store.BoltOptions{Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		e.store = store.NewHot(b, 8<<20, store.HotOptions{Now: e.clock.Now})
+	}
+
+	opts := psync.Options{
+		Store:           e.store,
+		Locator:         e.locator,
+		Master:          &psync.Master{Client: e.sim.Client(), Tokens: e.issuer},
+		ImportEnabled:   true,
+		Expiration:      6 * time.Hour,
+		ErrorExpiration: time.Hour,
+		Trigger:         psync.TriggerSelf,
+		PullTimeout:     5 * time.Second,
+		Now:             e.clock.Now,
+	}
+	if o.engine != nil {
+		o.engine(&opts)
+	}
+	e.engine, err = psync.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handler = psync.NewHandler(e.engine, psync.HandlerOptions{
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+		Locator:        e.locator,
+		Metadata:       e.issuer.MetadataHandler(),
+	})
+	return e
+}
+
+// get sends a request to the handler as if from peer (ip:port), with the
+// identity header set to viewer when not empty.
+func (e *env) get(t *testing.T, target, peer, viewer string, hdr ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.RemoteAddr = peer
+	if viewer != "" {
+		req.Header.Set("X-Forwarded-Email", viewer)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+const proxy = "127.0.0.1:40000" // a trusted reverse proxy
+
+// ownPhoto requests owner's photo as the owner, through the trusted proxy.
+func (e *env) ownPhoto(t *testing.T, owner, size string) (*http.Response, []byte) {
+	t.Helper()
+	resp := e.get(t, "/photos/"+owner+"?size="+size, proxy, owner)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func (e *env) photoCalls() int { return e.sim.PhotoRequests() }
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ctx returns a context for one test step.
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}

@@ -1,0 +1,338 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"photosync/autodiscover"
+)
+
+// Person is one entry of the optional people directory page.
+type Person struct {
+	Email string
+	Name  string
+}
+
+// HandlerOptions configures the HTTP face of an Engine.
+type HandlerOptions struct {
+	// IdentityHeader carries the signed-in viewer's address, set by the
+	// reverse proxy in front. Default: X-Forwarded-Email.
+	IdentityHeader string
+	// TrustedProxies are the peers whose IdentityHeader is believed; from
+	// anyone else it is ignored and the viewer is anonymous.
+	TrustedProxies []netip.Prefix
+	// Locator finds the viewer's ExternalEcpPhotoUrl for /photos/edit.
+	// Without it /photos/edit answers 503.
+	Locator Locator
+	// Metadata serves our auth metadata document at
+	// /_layouts/15/metadata/json/1. Optional.
+	Metadata http.Handler
+	// People, when set, are listed on a directory page at /.
+	People []Person
+	// Logger receives one line per request. Default: discard.
+	Logger *slog.Logger
+}
+
+type viewerKey struct{}
+
+// ViewerFrom returns the viewer a request was made by, "" when anonymous.
+func ViewerFrom(ctx context.Context) string {
+	v, _ := ctx.Value(viewerKey{}).(string)
+	return v
+}
+
+// NewHandler returns the HTTP handler serving e's photos:
+//
+//	GET /photos/{email}?size=HR96x96      404 when there is no photo
+//	GET /photos/edit                      302 to the viewer's ExternalEcpPhotoUrl
+//	GET /_layouts/15/userphoto.aspx?accountname={email}&size=S|M|L
+//	                                      a placeholder when there is no photo
+//	GET /_layouts/15/metadata/json/1      our auth metadata document
+//	GET /healthz
+func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
+	if opts.IdentityHeader == "" {
+		opts.IdentityHeader = "X-Forwarded-Email"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{engine: e, opts: opts, log: log, placeholders: newPlaceholders()}
+
+	ec := echo.New()
+	ec.HideBanner, ec.HidePort = true, true
+	ec.HTTPErrorHandler = h.handleError
+	ec.Use(h.recoverPanics, h.logRequests, h.identify)
+
+	get := []string{http.MethodGet, http.MethodHead}
+	ec.Match(get, "/photos/edit", h.edit)
+	ec.Match(get, "/photos/:email", h.native)
+	ec.Match(get, "/_layouts/15/userphoto.aspx", h.sharePoint)
+	ec.Match(get, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	if opts.Metadata != nil {
+		ec.Match(get, "/_layouts/15/metadata/json/1", echo.WrapHandler(opts.Metadata))
+	}
+	if len(opts.People) > 0 {
+		ec.GET("/", h.directory)
+	}
+	return ec
+}
+
+type handler struct {
+	engine       *Engine
+	opts         HandlerOptions
+	log          *slog.Logger
+	placeholders map[string][]byte
+}
+
+// identify believes the identity header only from a trusted proxy, and
+// removes it otherwise so nothing downstream can read it by mistake.
+func (h *handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		raw := r.Header.Get(h.opts.IdentityHeader)
+		if raw == "" {
+			return next(c)
+		}
+		if !h.trusted(r.RemoteAddr) {
+			r.Header.Del(h.opts.IdentityHeader)
+			return next(c)
+		}
+		viewer, err := NormalizeEmail(strings.TrimSpace(raw))
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "identity header: "+err.Error())
+		}
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), viewerKey{}, viewer)))
+		return next(c)
+	}
+}
+
+func (h *handler) trusted(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// native serves GET /photos/{email}?size=….
+func (h *handler) native(c echo.Context) error {
+	// Echo routes on the escaped path when the request has one (and then
+	// hands the parameter over still escaped), and lets a parameter run
+	// across slashes: unescape it, and refuse anything that looks like a path.
+	param, err := c.Param("email"), error(nil)
+	if c.Request().URL.RawPath != "" {
+		param, err = url.PathUnescape(param)
+	}
+	if err != nil || strings.ContainsAny(param, `/\`) {
+		return errNotPhotoPath
+	}
+	owner, err := NormalizeEmail(param)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	size := DefaultSize
+	if s := c.QueryParam("size"); s != "" {
+		var ok bool
+		if size, ok = CanonicalSize(s); !ok {
+			return echo.NewHTTPError(http.StatusBadRequest, "unknown size (want one of "+strings.Join(Sizes, ", ")+")")
+		}
+	}
+	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
+	if errors.Is(err, ErrNoPhoto) {
+		c.Response().Header().Set("Cache-Control", "no-cache")
+		return echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
+	}
+	if err != nil {
+		return err
+	}
+	return writePhoto(c, p)
+}
+
+// sharePoint serves SharePoint's /_layouts/15/userphoto.aspx.
+func (h *handler) sharePoint(c echo.Context) error {
+	account := c.QueryParam("accountname")
+	if account == "" {
+		account = c.QueryParam("username")
+	}
+	owner, err := AccountEmail(account)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "accountname: "+err.Error())
+	}
+	size, ok := SharePointSize(c.QueryParam("size"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "unknown size (want S, M or L)")
+	}
+	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
+	if errors.Is(err, ErrNoPhoto) {
+		body := h.placeholders[size]
+		p = Photo{Body: body, ContentType: "image/png", ETag: placeholderETag, Outcome: p.Outcome}
+		// Short: the real photo may arrive with the owner's next visit.
+		p.MaxAge = time.Minute
+	} else if err != nil {
+		return err
+	}
+	return writePhoto(c, p)
+}
+
+// writePhoto writes p with its validators, or 304 when the client has it.
+func writePhoto(c echo.Context, p Photo) error {
+	hdr := c.Response().Header()
+	hdr.Set("ETag", p.ETag)
+	hdr.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(p.MaxAge/time.Second)))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Photosync-Outcome", p.Outcome.String())
+	if etagMatch(c.Request().Header.Get("If-None-Match"), p.ETag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(p.Body)))
+	return c.Blob(http.StatusOK, p.ContentType, p.Body)
+}
+
+// etagMatch applies If-None-Match's weak comparison (RFC 9110 §13.1.2).
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// edit sends the signed-in viewer to Outlook Web App's photo upload page,
+// their ExternalEcpPhotoUrl, as SharePoint's "change photo" link does.
+func (h *handler) edit(c echo.Context) error {
+	viewer := ViewerFrom(c.Request().Context())
+	if viewer == "" {
+		return echo.NewHTTPError(http.StatusUnauthorized, "sign in to change your photo")
+	}
+	if h.opts.Locator == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "photo import is off: photos are changed in Exchange")
+	}
+	settings, err := h.opts.Locator.Lookup(c.Request().Context(), viewer)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "cannot find your photo settings in Exchange").WithInternal(err)
+	}
+	target, err := settings.EcpPhotoURL()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "Exchange gave no photo upload page").WithInternal(err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, target)
+}
+
+var errNotPhotoPath = echo.NewHTTPError(http.StatusBadRequest, "not a photo path: want /photos/{email}")
+
+// handleError turns every error into a one-line text answer. Internal
+// details go to the log, never to the client.
+func (h *handler) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		code = he.Code
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = strings.ToLower(http.StatusText(code))
+		}
+		if he.Internal != nil {
+			h.log.Warn("request failed", "path", c.Request().URL.Path, "status", code, "err", he.Internal)
+		}
+	case errors.Is(err, context.Canceled):
+		code, msg = 499, "client went away"
+	case errors.Is(err, context.DeadlineExceeded):
+		code, msg = http.StatusGatewayTimeout, "timed out"
+	default:
+		h.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.String(code, msg+"\n")
+}
+
+func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		r := c.Request()
+		h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
+			"bytes", c.Response().Size, "outcome", c.Response().Header().Get("X-Photosync-Outcome"),
+			"elapsed", time.Since(start))
+		return nil
+	}
+}
+
+func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("panic serving request", "path", c.Request().URL.Path, "panic", v)
+				err = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+var directoryPage = template.Must(template.New("directory").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>People</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,sans-serif;margin:2rem;background:#f5f6f8;color:#222}
+h1{font-weight:600}
+ul{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:1rem}
+li{background:#fff;border-radius:8px;padding:1rem;text-align:center;box-shadow:0 1px 3px #0002}
+img{width:120px;height:120px;border-radius:50%;object-fit:cover;background:#ddd}
+.name{font-weight:600;margin-top:.5rem}.mail{font-size:.8rem;color:#666;word-break:break-all}
+</style></head><body>
+<h1>People</h1>
+<ul>{{range .}}
+<li><img src="/_layouts/15/userphoto.aspx?accountname={{.Email}}&amp;size=L" alt="Photo of {{.Name}}" width="120" height="120">
+<div class="name">{{.Name}}</div><div class="mail">{{.Email}}</div></li>{{end}}
+</ul>
+<p>Photos are pulled on demand from Exchange, then served from photosync's store.</p>
+</body></html>
+`))
+
+func (h *handler) directory(c echo.Context) error {
+	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	c.Response().WriteHeader(http.StatusOK)
+	return directoryPage.Execute(c.Response(), h.opts.People)
+}
+
+// Compile-time check that the autodiscover client satisfies Locator.
+var _ Locator = (*autodiscover.Client)(nil)

@@ -1,0 +1,221 @@
+package sync_test
+
+import (
+	"bytes"
+	"image/jpeg"
+	"image/png"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"photosync/oauth"
+)
+
+func TestBadInputIs400(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		name, target, want string
+	}{
+		{"no at", "/photos/adele.vance", "not an email"},
+		{"two ats", "/photos/a@b@contoso.com", "not an email"},
+		{"display name", "/photos/Adele%20%3Cadele@contoso.com%3E", "character"},
+		{"traversal in local part", "/photos/..%2f..%2fetc%2fpasswd@contoso.com", "not a photo path"},
+		{"dot dot", "/photos/a..b@contoso.com", "character"},
+		{"encoded slash", "/photos/adele%2F@contoso.com", "not a photo path"},
+		{"backslash", "/photos/adele%5C@contoso.com", "not a photo path"},
+		{"nul", "/photos/adele%00@contoso.com", "character"},
+		{"percent", "/photos/adele%25@contoso.com", "character"},
+		{"domain without dot", "/photos/adele@localhost", "domain"},
+		{"domain traversal", "/photos/adele@..", "domain"},
+		{"path-like", "/photos/../../etc/passwd", "not a photo path"},
+		{"deeper path", "/photos/adele@contoso.com/../../x", "not a photo path"},
+		{"too long", "/photos/" + strings.Repeat("a", 250) + "@contoso.com", "longer"},
+		{"unknown size", "/photos/" + adele + "?size=HR1024x1024", "unknown size"},
+		{"size injection", "/photos/" + adele + "?size=HR96x96%0d%0aX:1", "unknown size"},
+		{"sp unknown size", "/_layouts/15/userphoto.aspx?accountname=" + adele + "&size=XL", "unknown size"},
+		{"sp no account", "/_layouts/15/userphoto.aspx?size=S", "accountname"},
+		{"sp windows login", "/_layouts/15/userphoto.aspx?accountname=contoso%5Cadele", "accountname"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.get(t, tt.target, proxy, "")
+			body := string(readAll(t, resp))
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: status %d (%q), want 400", tt.target, resp.StatusCode, body)
+			}
+			if !strings.Contains(body, tt.want) || strings.Count(body, "\n") != 1 {
+				t.Errorf("body %q: want one line containing %q", body, tt.want)
+			}
+		})
+	}
+	if n := e.photoCalls(); n != 0 {
+		t.Fatalf("bad input reached the master %d times", n)
+	}
+}
+
+func TestIdentityHeaderFromUntrustedPeerIsIgnored(t *testing.T) {
+	e := newEnv(t, envOptions{}) // trigger: self
+	// From an untrusted peer the header is ignored: the viewer is anonymous,
+	// so the owner's photo is not pulled.
+	resp := e.get(t, "/photos/"+adele, "10.1.2.3:5555", adele)
+	if resp.StatusCode != http.StatusNotFound || e.photoCalls() != 0 {
+		t.Fatalf("untrusted peer: %d with %d master calls; want 404 and none", resp.StatusCode, e.photoCalls())
+	}
+	resp = e.get(t, "/photos/edit", "[2001:db8::1]:5555", adele)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("edit from untrusted peer: %d, want 401", resp.StatusCode)
+	}
+	// The same header through the trusted proxy is the owner.
+	resp = e.get(t, "/photos/"+adele, proxy, adele)
+	if resp.StatusCode != http.StatusOK || e.photoCalls() != 1 {
+		t.Fatalf("trusted proxy: %d with %d master calls", resp.StatusCode, e.photoCalls())
+	}
+	// A trusted proxy sending garbage is a bad request, not an anonymous one.
+	resp = e.get(t, "/photos/"+adele, proxy, "not an address")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("garbage identity from trusted proxy: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestCachingHeadersAnd304(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp, body := e.ownPhoto(t, adele, "hr64X64") // size case is forgiven
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	etag := resp.Header.Get("ETag")
+	if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
+		t.Fatalf("ETag = %q, want a quoted strong validator", etag)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "image/jpeg" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if cl := resp.Header.Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+		t.Errorf("Content-Length = %q for %d bytes", cl, len(body))
+	}
+	if got := maxAge(t, resp); got != 6*3600 {
+		t.Errorf("max-age = %d, want the whole 6h timer", got)
+	}
+
+	e.clock.Advance(2 * time.Hour)
+	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+		resp := e.get(t, "/photos/"+adele+"?size=HR64x64", proxy, adele, "If-None-Match", inm)
+		if resp.StatusCode != http.StatusNotModified || len(readAll(t, resp)) != 0 {
+			t.Fatalf("If-None-Match %s: %d, want an empty 304", inm, resp.StatusCode)
+		}
+		if got := maxAge(t, resp); got != 4*3600 {
+			t.Errorf("max-age on 304 = %d, want the 4h the timer has left", got)
+		}
+	}
+	resp = e.get(t, "/photos/"+adele+"?size=HR64x64", proxy, adele, "If-None-Match", `"other"`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("non-matching If-None-Match: %d", resp.StatusCode)
+	}
+	if n := e.photoCalls(); n != 1 {
+		t.Fatalf("master calls = %d, want 1", n)
+	}
+}
+
+func TestDefaultSizesAndSharePointRoute(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		target string
+		px     int
+	}{
+		{"/photos/" + adele, 96},
+		{"/_layouts/15/userphoto.aspx?accountname=" + adele + "&size=S", 48},
+		{"/_layouts/15/userphoto.aspx?accountname=" + adele + "&size=m", 96},
+		{"/_layouts/15/userphoto.aspx?accountname=" + adele + "&size=L", 240},
+		{"/_layouts/15/userphoto.aspx?accountname=i:0%23.f|membership|" + adele + "&size=L", 240},
+		{"/_layouts/15/userphoto.aspx?username=" + strings.ToUpper(adele), 96},
+	}
+	for _, tt := range tests {
+		resp := e.get(t, tt.target, proxy, adele)
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", tt.target, resp.StatusCode, body)
+		}
+		if px := jpegWidth(t, body); px != tt.px {
+			t.Errorf("%s: %d px, want %d", tt.target, px, tt.px)
+		}
+	}
+}
+
+func TestPlaceholderForNoPhoto(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.get(t, "/_layouts/15/userphoto.aspx?accountname="+nobody+"&size=S", proxy, nobody)
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("no photo on the SharePoint route: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	img, err := png.Decode(bytes.NewReader(body))
+	if err != nil || img.Bounds().Dx() != 48 {
+		t.Fatalf("placeholder: %v", err)
+	}
+	if got := maxAge(t, resp); got > 60 {
+		t.Errorf("placeholder max-age = %d, want short", got)
+	}
+	resp = e.get(t, "/photos/"+nobody, proxy, nobody)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("no photo on the native route: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestEditRedirectsToEcpPhotoURL(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.get(t, "/photos/edit", proxy, adele)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want 302", resp.StatusCode)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, e.sim.URL()+"/ecp/") || !strings.Contains(loc, "chgPhoto=1") {
+		t.Fatalf("Location = %q, want the simulator's ECP photo page", loc)
+	}
+	if resp := e.get(t, "/photos/edit", proxy, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous edit: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestMetadataAndHealth(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	resp := e.get(t, "/_layouts/15/metadata/json/1", "192.0.2.7:1000", "")
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("metadata: %d", resp.StatusCode)
+	}
+	m, err := oauth.ParseMetadata(body)
+	if err != nil || m.Realm() != e.issuer.Metadata().Realm() || len(m.Certificates()) != 1 {
+		t.Fatalf("metadata: %v, realm %q", err, m.Realm())
+	}
+	if resp := e.get(t, "/healthz", "192.0.2.7:1000", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	if resp := e.get(t, "/nothing-here", "192.0.2.7:1000", ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown path: %d", resp.StatusCode)
+	}
+}
+
+func maxAge(t *testing.T, resp *http.Response) int {
+	t.Helper()
+	cc := resp.Header.Get("Cache-Control")
+	_, v, ok := strings.Cut(cc, "max-age=")
+	if !ok {
+		t.Fatalf("Cache-Control = %q, no max-age", cc)
+	}
+	n, err := strconv.Atoi(strings.SplitN(v, ",", 2)[0])
+	if err != nil {
+		t.Fatalf("Cache-Control = %q: %v", cc, err)
+	}
+	return n
+}
+
+func jpegWidth(t *testing.T, b []byte) int {
+	t.Helper()
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a JPEG: %v", err)
+	}
+	return cfg.Width
+}

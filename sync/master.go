@@ -1,0 +1,227 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DefaultMaxBytes is the largest photo a Master accepts unless told otherwise.
+const DefaultMaxBytes = 4 << 20
+
+// Master fetches photos from Exchange's REST GetUserPhoto endpoint:
+// GET {ExternalPhotosUrl}/GetUserPhoto?email=…&size=HR…, with an S2S bearer
+// token and If-None-Match carrying the stored ETag.
+type Master struct {
+	// Client makes the requests; its transport carries the TLS roots.
+	// Redirects are never followed. Default: http.DefaultClient's transport.
+	Client *http.Client
+	// Tokens mints the bearer token acting as the photo's owner. Required.
+	Tokens TokenSource
+	// AllowHTTP accepts http:// photo URLs; https is required otherwise.
+	AllowHTTP bool
+	// MaxBytes bounds the photo body. Default: DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// StatusError is a master answer that is neither a photo, 304 nor 404.
+type StatusError struct {
+	Code            int
+	WWWAuthenticate string // on 401: what Exchange expects, sanitised
+	Diagnostics     string // x-ms-diagnostics, sanitised
+	RetryAfter      string
+}
+
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "master: GetUserPhoto answered %d %s", e.Code, http.StatusText(e.Code))
+	if e.WWWAuthenticate != "" {
+		fmt.Fprintf(&b, "; WWW-Authenticate: %s", e.WWWAuthenticate)
+	}
+	if e.Diagnostics != "" {
+		fmt.Fprintf(&b, "; x-ms-diagnostics: %s", e.Diagnostics)
+	}
+	if e.RetryAfter != "" {
+		fmt.Fprintf(&b, "; Retry-After: %s", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// ErrNotImage is returned when the master's body is not an image.
+var ErrNotImage = errors.New("master: body is not an image")
+
+// ErrTooLarge is returned when the master's body is over Master.MaxBytes.
+var ErrTooLarge = errors.New("master: photo larger than the limit")
+
+type fetched struct {
+	status      int // 200, 304 or 404
+	body        []byte
+	contentType string
+	etag        string // unquoted
+}
+
+// PhotoURL builds the GetUserPhoto URL from an ExternalPhotosUrl, checking
+// that it is absolute, https (or http when allowed) and carries no
+// credentials. Exchange hands out the photos URL as the EWS handler plus
+// "/s"; a bare EWS URL is accepted too.
+func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(photosURL), "/"))
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("master: photos URL %q is not an absolute URL", photosURL)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	case u.Scheme == "http":
+		return "", fmt.Errorf("master: photos URL %q is plain http; set exchange.allow_http to accept it", photosURL)
+	default:
+		return "", fmt.Errorf("master: photos URL %q has scheme %q, want https", photosURL, u.Scheme)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("master: photos URL for %s carries credentials; refused", u.Host)
+	}
+	lower := strings.ToLower(u.Path)
+	switch {
+	case strings.HasSuffix(lower, "/s"):
+		u.Path += "/GetUserPhoto"
+	case strings.HasSuffix(lower, "exchange.asmx"):
+		u.Path += "/s/GetUserPhoto"
+	default:
+		u.Path += "/GetUserPhoto"
+	}
+	u.RawPath, u.Fragment = "", ""
+	u.RawQuery = url.Values{"email": {email}, "size": {size}}.Encode()
+	return u.String(), nil
+}
+
+// Fetch asks the master for email's photo at size. etag, when not empty, is
+// sent in If-None-Match. The result's status is 200 (with the photo), 304 or
+// 404; any other answer is an error.
+func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string) (fetched, error) {
+	target, err := PhotoURL(photosURL, email, size, m.AllowHTTP)
+	if err != nil {
+		return fetched{}, err
+	}
+	u, _ := url.Parse(target) // built by PhotoURL: cannot fail
+	token, err := m.Tokens.Token(ctx, email, strings.ToLower(u.Host))
+	if err != nil {
+		return fetched{}, fmt.Errorf("master: minting token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fetched{}, fmt.Errorf("master: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "image/*")
+	if etag != "" {
+		req.Header.Set("If-None-Match", `"`+etag+`"`)
+	}
+	resp, err := m.client().Do(req)
+	if err != nil {
+		return fetched{}, fmt.Errorf("master: GetUserPhoto for %s: %w", email, scrubURLError(err))
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotModified:
+		return fetched{status: http.StatusNotModified}, nil
+	case http.StatusNotFound:
+		drain(resp.Body)
+		return fetched{status: http.StatusNotFound}, nil
+	default:
+		drain(resp.Body)
+		return fetched{}, &StatusError{
+			Code:            resp.StatusCode,
+			WWWAuthenticate: sanitize(resp.Header.Get("WWW-Authenticate")),
+			Diagnostics:     sanitize(resp.Header.Get("X-Ms-Diagnostics")),
+			RetryAfter:      sanitize(resp.Header.Get("Retry-After")),
+		}
+	}
+
+	limit := m.MaxBytes
+	if limit <= 0 {
+		limit = DefaultMaxBytes
+	}
+	if resp.ContentLength > limit {
+		return fetched{}, fmt.Errorf("%w: %d bytes announced, limit %d", ErrTooLarge, resp.ContentLength, limit)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.HasPrefix(mt, "image/") {
+			return fetched{}, fmt.Errorf("%w: Content-Type %q", ErrNotImage, sanitize(ct))
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return fetched{}, fmt.Errorf("master: reading photo of %s: %w", email, err)
+	}
+	if int64(len(body)) > limit {
+		return fetched{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+		return fetched{}, fmt.Errorf("master: photo of %s truncated: %d of %d bytes", email, len(body), resp.ContentLength)
+	}
+	ct, ok := SniffImage(body)
+	if !ok {
+		return fetched{}, fmt.Errorf("%w: %d bytes that look like %s", ErrNotImage, len(body), http.DetectContentType(body))
+	}
+	return fetched{status: http.StatusOK, body: body, contentType: ct, etag: unquoteETag(resp.Header.Get("ETag"))}, nil
+}
+
+func (m *Master) client() *http.Client {
+	c := http.Client{Transport: http.DefaultTransport}
+	if m.Client != nil {
+		c = *m.Client
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// SniffImage returns the content type of b when its leading bytes are those
+// of an image format browsers show (JPEG, PNG, GIF, WebP, BMP).
+func SniffImage(b []byte) (string, bool) {
+	switch ct := http.DetectContentType(b); ct {
+	case "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp":
+		return ct, true
+	default:
+		return "", false
+	}
+}
+
+// unquoteETag strips W/ and quotes: ETags are compared by their opaque part.
+func unquoteETag(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "W/")
+	return strings.Trim(s, `"`)
+}
+
+// sanitize makes a header value from the master safe to log and show: printable
+// ASCII only, at most 300 bytes.
+func sanitize(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 300; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// scrubURLError drops the URL from a transport error (it is in the
+// message already, and its query carries the owner's address twice).
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }

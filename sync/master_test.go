@@ -1,0 +1,170 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/jpeg"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+type fixedToken string
+
+func (f fixedToken) Token(ctx context.Context, user, host string) (string, error) {
+	return string(f) + "|" + user + "|" + host, nil
+}
+
+func smallJPEG(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestPhotoURL(t *testing.T) {
+	tests := []struct {
+		in, want string
+		http     bool
+		bad      string
+	}{
+		{in: "https://mail.contoso.com/EWS/Exchange.asmx/s", want: "https://mail.contoso.com/EWS/Exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
+		{in: "https://mail.contoso.com/EWS/Exchange.asmx/s/", want: "https://mail.contoso.com/EWS/Exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
+		{in: "https://mail.contoso.com/ews/exchange.asmx", want: "https://mail.contoso.com/ews/exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
+		{in: "http://mail.contoso.com/EWS/Exchange.asmx/s", http: true, want: "http://mail.contoso.com/EWS/Exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
+		{in: "http://mail.contoso.com/EWS/Exchange.asmx/s", bad: "allow_http"},
+		{in: "javascript:alert(1)", bad: "not an absolute URL"},
+		{in: "ftp://mail.contoso.com/s", bad: "want https"},
+		{in: "https://user:pw@mail.contoso.com/s", bad: "credentials"},
+		{in: "/EWS/Exchange.asmx/s", bad: "not an absolute URL"},
+		{in: "", bad: "not an absolute URL"},
+	}
+	for _, tt := range tests {
+		got, err := PhotoURL(tt.in, "a@contoso.com", "HR96x96", tt.http)
+		if tt.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.bad) {
+				t.Errorf("PhotoURL(%q) = %q, %v; want error with %q", tt.in, got, err, tt.bad)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw") {
+				t.Errorf("error leaks credentials: %v", err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("PhotoURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestMasterFetch(t *testing.T) {
+	photo := smallJPEG(t)
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		etag       string
+		maxBytes   int64
+		wantStatus int
+		wantErr    string
+	}{
+		{name: "photo", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Header().Set("ETag", `"abc"`)
+			w.Write(photo)
+		}, wantStatus: 200},
+		{name: "not modified", etag: "abc", handler: func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("If-None-Match") != `"abc"` {
+				http.Error(w, "no etag", 400)
+				return
+			}
+			w.WriteHeader(http.StatusNotModified)
+		}, wantStatus: 304},
+		{name: "no photo", handler: func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, wantStatus: 404},
+		{name: "html body", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Write([]byte("<html><body>login</body></html>"))
+		}, wantErr: "not an image"},
+		{name: "wrong content type", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Write(photo)
+		}, wantErr: "not an image"},
+		{name: "too large announced", maxBytes: 2048, handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Write(append(photo, make([]byte, 4096)...))
+		}, wantErr: "larger than the limit"},
+		{name: "too large streamed", maxBytes: 2048, handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.(http.Flusher).Flush() // chunked: no Content-Length
+			w.Write(append(photo, make([]byte, 4096)...))
+		}, wantErr: "larger than the limit"},
+		{name: "truncated", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Header().Set("Content-Length", strconv.Itoa(len(photo)+100))
+			w.Write(photo)
+		}, wantErr: "master: "},
+		{name: "unauthorized", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="x@*"`)
+			w.Header().Set("x-ms-diagnostics", "2000001;reason=\"The token has expired.\"\u00e9")
+			w.WriteHeader(401)
+		}, wantErr: `answered 401 Unauthorized; WWW-Authenticate: Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="x@*"; x-ms-diagnostics: 2000001;reason="The token has expired."??`},
+		{name: "redirect not followed", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
+		}, wantErr: "answered 302"},
+		{name: "busy", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(503)
+		}, wantErr: "Retry-After: 30"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gotAuth, gotQuery string
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotAuth, gotQuery = r.Header.Get("Authorization"), r.URL.RawQuery
+				tt.handler(w, r)
+			}))
+			defer srv.Close()
+			m := &Master{Client: srv.Client(), Tokens: fixedToken("tok"), MaxBytes: tt.maxBytes}
+			res, err := m.Fetch(context.Background(), srv.URL+"/EWS/Exchange.asmx/s", "a@contoso.com", "HR96x96", tt.etag)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", res.status, tt.wantStatus)
+			}
+			host := strings.TrimPrefix(srv.URL, "https://")
+			if gotAuth != "Bearer tok|a@contoso.com|"+host {
+				t.Errorf("Authorization = %q", gotAuth)
+			}
+			if gotQuery != "email=a%40contoso.com&size=HR96x96" {
+				t.Errorf("query = %q", gotQuery)
+			}
+			if tt.wantStatus == 200 && (res.etag != "abc" || res.contentType != "image/jpeg" || !bytes.Equal(res.body, photo)) {
+				t.Errorf("fetched = etag %q type %q %d bytes", res.etag, res.contentType, len(res.body))
+			}
+		})
+	}
+}
+
+func TestMasterRefusesUntrustedTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
+	defer srv.Close()
+	m := &Master{Client: &http.Client{}, Tokens: fixedToken("tok")} // system roots only
+	_, err := m.Fetch(context.Background(), srv.URL+"/s", "a@contoso.com", "HR96x96", "")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("err = %v, want a certificate error", err)
+	}
+}
