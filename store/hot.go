@@ -119,9 +119,12 @@ func (h *Hot) Get(ctx context.Context, key Key) (Record, error) {
 	return r, nil
 }
 
-// Put implements Store: it writes r to the backing store and, once that
-// succeeded, caches a copy if its timer is alive.
+// Put implements Store: it writes r to the backing store and caches a copy
+// if its timer is alive, also when the backing store failed (see below).
 func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
+	if err := key.check(); err != nil {
+		return err
+	}
 	r, err := prepare(r, h.now())
 	if err != nil {
 		return err
@@ -131,14 +134,14 @@ func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
 	defer release(s)
-	if err := h.backing.Put(ctx, key, r); err != nil {
-		// The backing store may hold r or the old record: cache neither.
-		h.remove(key)
-		return err
-	}
+	err = h.backing.Put(ctx, key, r)
+	// Even when the backing store failed (Redis away, disk full), memory
+	// keeps r: this process then serves and times the photo by itself until
+	// the store is back, instead of asking the master on every request. The
+	// error still tells the caller the record is not durable.
 	r.Body = clone(r.Body) // the caller keeps its slice
 	h.add(key, r)
-	return nil
+	return err
 }
 
 // Delete implements Store: it removes key from the backing store and from

@@ -163,22 +163,25 @@ func TestHotTooBig(t *testing.T) {
 	}
 }
 
-// TestHotPutFails checks that a failed write-through caches nothing and
-// drops what was cached, since the backing store's state is unknown.
+// TestHotPutFails checks that a failed write-through still keeps the new
+// record in memory, timer included, so the process carries on by itself
+// while its store is away, and that the error reaches the caller.
 func TestHotPutFails(t *testing.T) {
 	clk := newClock()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
 	mustPut(t, h, hotKey, alive(clk.Now(), "old"))
-	back.putErr = errors.New("disk full")
+	back.putErr = errors.New("redis away")
 	if err := h.Put(context.Background(), hotKey, alive(clk.Now(), "new")); !errors.Is(err, back.putErr) {
 		t.Fatalf("Put error = %v, want %v", err, back.putErr)
 	}
-	if h.Len() != 0 || h.Bytes() != 0 {
-		t.Errorf("after a failed Put: Len %d, Bytes %d; want 0, 0", h.Len(), h.Bytes())
+	if r := mustGet(t, h, hotKey); string(r.Body) != "new" || back.gets.Load() != 0 {
+		t.Errorf("Get = %q after %d backing Gets, want %q from memory", r.Body, back.gets.Load(), "new")
 	}
+	// Once its timer runs out, the store is asked again.
+	clk.Advance(2 * time.Hour)
 	if r := mustGet(t, h, hotKey); string(r.Body) != "old" || back.gets.Load() != 1 {
-		t.Errorf("Get = %q after %d backing Gets, want %q from the backing store", r.Body, back.gets.Load(), "old")
+		t.Errorf("after the timer: Get = %q after %d backing Gets, want %q from the store", r.Body, back.gets.Load(), "old")
 	}
 }
 
@@ -259,6 +262,34 @@ func TestHotBytesBound(t *testing.T) {
 	if h.Len() == 0 {
 		t.Error("nothing cached at the end")
 	}
+}
+
+// TestHotBoundTenThousandPhotos passes 10,000 distinct photos of realistic
+// sizes (2–40 KB) through a 1 MiB hot layer, reading each back once: the
+// bound holds throughout, and recent photos are still served from memory.
+func TestHotBoundTenThousandPhotos(t *testing.T) {
+	const maxBytes = 1 << 20
+	clk := newClock()
+	back := &counting{Store: newMemStore()}
+	h := store.NewHot(back, maxBytes, store.HotOptions{Now: clk.Now})
+	rng := rand.New(rand.NewPCG(3, 4))
+	var peak int64
+	for i := range 10000 {
+		key := store.Key{Owner: fmt.Sprintf("person%05d@contoso.com", i), Size: "HR240x240"}
+		mustPut(t, h, key, alive(clk.Now(), strings.Repeat("p", 2000+rng.IntN(38000))))
+		mustGet(t, h, key)
+		peak = max(peak, h.Bytes())
+		if peak > maxBytes {
+			t.Fatalf("after %d photos the hot layer holds %d bytes, limit %d", i+1, peak, maxBytes)
+		}
+	}
+	if back.gets.Load() != 0 {
+		t.Errorf("%d reads of a just-put photo missed memory", back.gets.Load())
+	}
+	if h.Len() < 20 || peak < maxBytes/2 {
+		t.Errorf("hot layer barely used: %d entries, peak %d bytes", h.Len(), peak)
+	}
+	t.Logf("10,000 photos through a %d-byte hot layer: peak %d bytes, %d entries at the end", maxBytes, peak, h.Len())
 }
 
 // TestHotBytesBoundConcurrent has goroutines put, get and delete at once

@@ -30,6 +30,7 @@ type RedisOptions struct {
 // tag: both keys land in one slot, which MULTI/EXEC needs.
 type Redis struct {
 	c      redis.UniversalClient
+	addr   string // host:port, for errors
 	prefix string
 	now    func() time.Time
 }
@@ -40,16 +41,47 @@ var _ Store = (*Redis)(nil)
 // go-redis' ParseURL accepts) and pings it with ctx. Errors name the host and
 // port, never the password.
 func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, error) {
+	r, err := NewRedis(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Ping(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewRedis is OpenRedis without the ping: the client connects on first use
+// and reconnects by itself, so a service can start, and keep running, while
+// Redis is away. Only a malformed URL is an error.
+func NewRedis(rawURL string, opts RedisOptions) (*Redis, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: parsing redis url: %w", redactURL(err))
 	}
-	var c redis.UniversalClient = redis.NewClient(opt)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("store: connecting to redis at %s: %w", opt.Addr, err)
+	// Fail fast when Redis is away: photosync then serves from memory and
+	// the master, and a request must not wait seconds on retries and dials.
+	// A URL's own settings (dial_timeout=…, max_retries=…) are kept.
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = time.Second
 	}
-	r := &Redis{c: c, prefix: opts.Prefix, now: opts.Now}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = time.Second
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = time.Second
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = time.Second
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 1
+	}
+	r := &Redis{c: redis.NewClient(opt), addr: opt.Addr, prefix: opts.Prefix, now: opts.Now}
 	if r.prefix == "" {
 		r.prefix = "photosync:"
 	}
@@ -57,6 +89,15 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 		r.now = time.Now
 	}
 	return r, nil
+}
+
+// Ping checks that Redis answers. Errors name the host and port, never the
+// password.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: connecting to redis at %s: %w", r.addr, err)
+	}
+	return nil
 }
 
 // redactURL drops the URL from a *url.Error, whose message quotes the whole
@@ -98,7 +139,15 @@ func (r *Redis) Get(ctx context.Context, key Key) (Record, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
 	}
+	// A failed connection can leave EXEC's error empty and the commands'
+	// errors set: an unanswered HMGET must never read as "not found".
+	if err := fields.Err(); err != nil {
+		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
+	}
 	v := fields.Val()
+	if len(v) != 2 {
+		return Record{}, fmt.Errorf("store: get %s: redis answered %d fields, want 2", key, len(v))
+	}
 	m, ok := v[0].(string)
 	if !ok {
 		return Record{}, ErrNotFound

@@ -1,0 +1,87 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"photosync/store"
+)
+
+func TestRedisLock(t *testing.T) {
+	prefix := testPrefix(t)
+	a := openRedis(t, prefix, store.RedisOptions{})
+	b := openRedis(t, prefix, store.RedisOptions{})
+	ctx := context.Background()
+	key := store.Key{Owner: "adele@contoso.com", Size: "HR96x96"}
+
+	releaseA, ok, err := a.TryLock(ctx, key, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first TryLock = %v, %v; want acquired", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx, key, time.Minute); err != nil || ok {
+		t.Fatalf("second replica's TryLock = %v, %v; want refused", ok, err)
+	}
+	other := store.Key{Owner: "adele@contoso.com", Size: "HR48x48"}
+	if release, ok, err := b.TryLock(ctx, other, time.Minute); err != nil || !ok {
+		t.Fatalf("TryLock of another size = %v, %v; want acquired", ok, err)
+	} else {
+		release()
+	}
+	releaseA()
+	releaseB, ok, err := b.TryLock(ctx, key, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("TryLock after release = %v, %v; want acquired", ok, err)
+	}
+	releaseB()
+}
+
+func TestRedisLockExpiresAndChecksItsOwner(t *testing.T) {
+	prefix := testPrefix(t)
+	a := openRedis(t, prefix, store.RedisOptions{})
+	b := openRedis(t, prefix, store.RedisOptions{})
+	ctx := context.Background()
+	key := store.Key{Owner: "adele@contoso.com", Size: "HR96x96"}
+
+	releaseA, ok, err := a.TryLock(ctx, key, 200*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("TryLock = %v, %v", ok, err)
+	}
+	// A holder that died (or stalled) loses the lock when it expires.
+	var releaseB func()
+	deadline := time.Now().Add(5 * time.Second)
+	for releaseB == nil && time.Now().Before(deadline) {
+		if r, ok, err := b.TryLock(ctx, key, time.Minute); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			releaseB = r
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if releaseB == nil {
+		t.Fatal("the expired lock was never free")
+	}
+	// The first holder's late release must not free the second's lock.
+	releaseA()
+	if _, ok, err := a.TryLock(ctx, key, time.Minute); err != nil || ok {
+		t.Fatalf("TryLock after the stale holder's release = %v, %v; want refused", ok, err)
+	}
+	releaseB()
+}
+
+func TestNewRedisStartsWithoutRedis(t *testing.T) {
+	r, err := store.NewRedis("redis://127.0.0.1:1/0", store.RedisOptions{})
+	if err != nil {
+		t.Fatalf("NewRedis without a server: %v", err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed port succeeded")
+	}
+	if _, err := store.NewRedis("http://x", store.RedisOptions{}); err == nil {
+		t.Fatal("NewRedis accepted an http URL")
+	}
+}
