@@ -138,6 +138,8 @@ type Request struct {
 	// DuringBackoff is set on a photo request that arrived while a
 	// Retry-After the simulator had sent was still running.
 	DuringBackoff bool
+
+	abort bool // the handler cut the connection (a body fault)
 }
 
 type userState struct {
@@ -149,6 +151,7 @@ type faults struct {
 	status    int
 	remaining int // <0: until cleared
 	delay     time.Duration
+	body      BodyFault
 }
 
 // A Server is a running Exchange simulator. Its methods are safe for
@@ -465,6 +468,9 @@ type recorder struct {
 	bytes  int
 }
 
+// Unwrap lets http.ResponseController reach the connection (to flush).
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
@@ -513,6 +519,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Debug("exchangetest request", "kind", entry.Kind, "method", entry.Method,
 		"path", entry.Path, "email", entry.Email, "status", entry.Status, "token_error", entry.TokenError)
+	if entry.abort {
+		panic(http.ErrAbortHandler) // net/http drops the connection, quietly
+	}
 }
 
 // challenge answers 401 with Exchange's Bearer challenge and the reason in

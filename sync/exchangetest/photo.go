@@ -248,6 +248,13 @@ func (s *Server) servePhoto(w http.ResponseWriter, r *http.Request, entry *Reque
 		return
 	}
 	body := s.render(*k)
+	s.mu.Lock()
+	bf := s.faults.body
+	s.mu.Unlock()
+	if bf != BodyOK {
+		entry.abort = writeBodyFault(w, bf, body)
+		return
+	}
 	h.Set("Content-Type", "image/jpeg")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
