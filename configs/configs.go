@@ -52,6 +52,8 @@ type Photos struct {
 	Trigger         string   `yaml:"trigger"`          // self or any. Default: self
 	MaxBytes        ByteSize `yaml:"max_bytes"`        // largest photo accepted from the master. Default: 4MiB
 	PullTimeout     Duration `yaml:"pull_timeout"`     // whole pull (autodiscover, token, fetch). Default: 30s
+	ColdDeadline    Duration `yaml:"cold_deadline"`    // longest a request waits for a photo we lack. Default: 2s
+	MaxStale        Duration `yaml:"max_stale"`        // oldest copy served once its timer ran out. Default: 168h
 }
 
 // Exchange says how to reach the master.
@@ -61,6 +63,7 @@ type Exchange struct {
 	AllowHTTP          bool     `yaml:"allow_http"`          // plain http refused unless true
 	Timeout            Duration `yaml:"timeout"`             // one HTTP exchange with Exchange. Default: 15s
 	AutodiscoverCache  Duration `yaml:"autodiscover_cache"`  // how long an Autodiscover answer is kept. Default: 1h
+	MaxConcurrency     int      `yaml:"max_concurrency"`     // photo calls to Exchange in flight at once. Default: 16
 }
 
 // S2S holds our side of the server-to-server OAuth trust.
@@ -76,6 +79,7 @@ type S2S struct {
 type Store struct {
 	Path        string   `yaml:"path"`         // folder of the embedded store. Default: ./data
 	RedisURL    string   `yaml:"redis_url"`    // when set, Redis holds records, bytes and timers
+	RedisPrefix string   `yaml:"redis_prefix"` // starts every key. Default: photosync:
 	MemoryLimit ByteSize `yaml:"memory_limit"` // bound of the in-memory hot layer. Default: 64MiB
 }
 
@@ -109,16 +113,19 @@ func Default() Config {
 			Trigger:         TriggerSelf,
 			MaxBytes:        4 << 20,
 			PullTimeout:     Duration(30 * time.Second),
+			ColdDeadline:    Duration(2 * time.Second),
+			MaxStale:        Duration(7 * 24 * time.Hour),
 		},
 		Exchange: Exchange{
 			Timeout:           Duration(15 * time.Second),
 			AutodiscoverCache: Duration(time.Hour),
+			MaxConcurrency:    16,
 		},
 		S2S: S2S{
 			ClientID:      SharePointClientID,
 			TokenLifetime: Duration(time.Hour),
 		},
-		Store:    Store{Path: "./data", MemoryLimit: 64 << 20},
+		Store:    Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
 		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
 		Log:      Log{Level: "info", Format: "text"},
 	}
@@ -206,6 +213,12 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Photos.PullTimeout <= 0 {
 		bad("photos.pull_timeout", "must be positive")
 	}
+	if c.Photos.ColdDeadline <= 0 {
+		bad("photos.cold_deadline", "must be positive")
+	}
+	if c.Photos.MaxStale < c.Photos.Expiration {
+		bad("photos.max_stale", "must be at least photos.expiration (%v)", c.Photos.Expiration)
+	}
 
 	if c.Photos.ImportEnabled {
 		if c.Exchange.AutodiscoverDomain == "" {
@@ -229,6 +242,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Exchange.AutodiscoverCache <= 0 {
 		bad("exchange.autodiscover_cache", "must be positive")
 	}
+	if c.Exchange.MaxConcurrency < 1 || c.Exchange.MaxConcurrency > 1024 {
+		bad("exchange.max_concurrency", "want 1 to 1024, got %d", c.Exchange.MaxConcurrency)
+	}
 	if !guidRE.MatchString(c.S2S.ClientID) {
 		bad("s2s.client_id", "want a GUID, got %q", c.S2S.ClientID)
 	}
@@ -243,6 +259,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 		if u, err := url.Parse(c.Store.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			bad("store.redis_url", "want redis://host:port/db or rediss://…")
 		}
+	}
+	if c.Store.RedisPrefix == "" || strings.ContainsAny(c.Store.RedisPrefix, "{} \t\n") {
+		bad("store.redis_prefix", "must be non-empty, without braces or spaces")
 	}
 	if c.Store.MemoryLimit < 0 {
 		bad("store.memory_limit", "must not be negative")

@@ -7,8 +7,12 @@
 // one starts UserPhotoErrorExpiration; while either timer runs, the master is
 // not asked about that photo again. When no timer runs, a request may pull,
 // if the trigger policy lets that viewer cause a pull (SharePoint: only the
-// owner's own request). Concurrent pulls of one photo are merged into one,
-// and a failed pull never throws away the last good copy.
+// owner's own request). Concurrent pulls of one photo are merged into one in
+// a process, and into one across replicas by a lock in the shared store. A
+// photo we already have is served at once while it is refreshed in the
+// background (stale-while-revalidate); a cold one waits for its pull at most
+// a short deadline. A failed pull never throws away the last good copy, but
+// a copy is not served once it is older than MaxStale.
 //
 // Inside this package "sync" is the standard library's; importers of this
 // package alias one of the two.
@@ -21,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +48,13 @@ type Locator interface {
 // (host[:port] of the URL being called); *oauth.Issuer is one.
 type TokenSource interface {
 	Token(ctx context.Context, user, host string) (string, error)
+}
+
+// Locker is the cross-replica pull lock; *store.Redis is one. TryLock does
+// not wait: acquired is false while another replica holds the lock for key.
+// A lock ends by release or after ttl, whichever comes first.
+type Locker interface {
+	TryLock(ctx context.Context, key store.Key, ttl time.Duration) (release func(), acquired bool, err error)
 }
 
 // Trigger says whose requests may pull a photo from the master.
@@ -68,6 +80,9 @@ type Options struct {
 	Store   store.Store
 	Locator Locator
 	Master  *Master
+	// Locker, when set, makes replicas sharing Store pull each photo once
+	// between them: the others wait for the result in the store.
+	Locker Locker
 
 	// ImportEnabled is SharePoint's UserPhotoImportEnabled: when false the
 	// engine never pulls and serves only what the store holds.
@@ -83,6 +98,14 @@ type Options struct {
 	// runs on its own context so that one departing viewer does not fail the
 	// others waiting on it. Default: 30s.
 	PullTimeout time.Duration
+	// ColdDeadline is how long a request for a photo we do not have waits
+	// for its pull before it is answered without it (the pull goes on).
+	// Default: 2s.
+	ColdDeadline time.Duration
+	// MaxStale bounds how old (since the master last confirmed it) a copy
+	// may be and still be served once its timer ran out. Default: 7 days,
+	// the lifetime of Exchange's own photo cache.
+	MaxStale time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Logger receives one line per pull. Default: discard.
@@ -95,12 +118,13 @@ type Outcome uint8
 const (
 	// OutcomeHit: served from the store with its timer running.
 	OutcomeHit Outcome = iota
-	// OutcomeStale: served from the store although its timer ran out,
-	// because this viewer may not pull, import is off, or the pull failed.
+	// OutcomeStale: served from the store although its timer ran out; Photo.Stale
+	// says why.
 	OutcomeStale
 	// OutcomePulled: this request pulled the photo from the master.
 	OutcomePulled
-	// OutcomeCoalesced: another request's pull answered this one.
+	// OutcomeCoalesced: another request's pull (in this process or on
+	// another replica) answered this one.
 	OutcomeCoalesced
 )
 
@@ -108,13 +132,34 @@ func (o Outcome) String() string {
 	return [...]string{"hit", "stale", "pulled", "coalesced"}[o]
 }
 
-// Photo is a photo ready to serve.
+// Reasons a stale copy (or nothing) was served, for Photo.Stale.
+const (
+	StaleRevalidating   = "revalidating"    // a background pull is refreshing it
+	StaleError          = "error"           // the last pull failed; the error timer runs
+	StaleNotOwner       = "not-owner"       // trigger self: only the owner's request pulls
+	StaleImportDisabled = "import-disabled" // photos.import_enabled is false
+	StaleColdDeadline   = "cold-deadline"   // the pull did not finish in time; it goes on
+	StalePeerPull       = "peer-pull"       // another replica's pull did not finish in time
+	StaleTooOld         = "max-stale"       // the copy is older than MaxStale: not served
+)
+
+// Photo is a photo ready to serve, and how it came to be.
 type Photo struct {
 	Body        []byte // must not be modified
 	ContentType string
 	ETag        string        // ours, quoted, derived from the bytes
 	MaxAge      time.Duration // how long the running timer has left; 0 when stale
 	Outcome     Outcome
+	// Stale says why a stale copy, or nothing, was served ("" otherwise).
+	Stale string
+	// Expired is how long ago the copy's timer ran out, when stale.
+	Expired time.Duration
+	// MasterStatus is the master's answer (200, 304, 404) when this
+	// request's pull reached it.
+	MasterStatus int
+	// Placeholder is set by the HTTP layer when it serves the "no photo"
+	// image instead.
+	Placeholder bool
 }
 
 // Stats counts what the engine did. Read it with Engine.Stats.
@@ -122,6 +167,11 @@ type Stats struct {
 	Hits, Stale, Misses, Coalesced atomic.Int64
 	Pulls, PullErrors, NotModified atomic.Int64
 	StoreErrors                    atomic.Int64
+	// ColdTimeouts counts cold requests answered before their pull ended;
+	// TooStale counts copies refused for being older than MaxStale.
+	ColdTimeouts, TooStale atomic.Int64
+	// PeerWaits counts pulls left to another replica holding the lock.
+	PeerWaits atomic.Int64
 }
 
 // Engine decides hit, pull, stale or error for each photo request. It is
@@ -131,6 +181,9 @@ type Engine struct {
 	log    *slog.Logger
 	flight singleflight.Group
 	stats  Stats
+
+	background sync.WaitGroup // pulls that may outlive their request
+	storeDown  atomic.Bool    // last store access failed: logged once per outage
 }
 
 // New returns an Engine.
@@ -150,8 +203,17 @@ func New(opts Options) (*Engine, error) {
 	if opts.PullTimeout <= 0 {
 		opts.PullTimeout = 30 * time.Second
 	}
+	if opts.ColdDeadline <= 0 {
+		opts.ColdDeadline = 2 * time.Second
+	}
+	if opts.MaxStale <= 0 {
+		opts.MaxStale = 7 * 24 * time.Hour
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Master != nil && opts.Master.Now == nil {
+		opts.Master.Now = opts.Now // the back-off circuit keeps the engine's time
 	}
 	log := opts.Logger
 	if log == nil {
@@ -163,23 +225,90 @@ func New(opts Options) (*Engine, error) {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
+// Wait blocks until the pulls running in the background (refreshes of stale
+// photos, cold pulls whose viewers stopped waiting) have ended, or ctx ends.
+// Call it at shutdown, after the HTTP server stopped taking requests.
+func (e *Engine) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { e.background.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Photo returns owner's photo at size for viewer ("" when anonymous). Owner
 // must already be a valid, lower-case address and size a valid size code.
-// It returns ErrNoPhoto when there is nothing to serve.
+// It returns ErrNoPhoto when there is nothing to serve; the returned Photo
+// still says why (Outcome, Stale).
 func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, error) {
 	key := store.Key{Owner: owner, Size: size}
 	rec, found := e.load(ctx, key)
 	now := e.opts.Now()
 	if found && rec.Timer.Alive(now) {
+		if rec.Timer.Kind == store.TimerError {
+			// The last pull failed: this is the last good copy, stale.
+			e.stats.Stale.Add(1)
+			return e.serveStale(rec, now, StaleError)
+		}
 		e.stats.Hits.Add(1)
 		return serve(rec, now, OutcomeHit)
 	}
+	if !e.opts.ImportEnabled {
+		e.stats.Stale.Add(1)
+		return e.serveStale(rec, now, StaleImportDisabled)
+	}
 	if !e.mayPull(owner, viewer) {
 		e.stats.Stale.Add(1)
-		return serve(rec, now, OutcomeStale)
+		return e.serveStale(rec, now, StaleNotOwner)
 	}
-	e.stats.Misses.Add(1)
 
+	e.stats.Misses.Add(1)
+	results := e.startPull(key, rec)
+	if found && rec.State == store.StatePhoto && e.servable(rec, now) {
+		// Stale-while-revalidate: the viewer gets our copy now, the
+		// background pull refreshes it for the next one.
+		return e.serveStale(rec, now, StaleRevalidating)
+	}
+	timer := time.NewTimer(e.opts.ColdDeadline)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return Photo{}, ctx.Err()
+	case <-timer.C:
+		e.stats.ColdTimeouts.Add(1)
+		return Photo{Outcome: OutcomeStale, Stale: StaleColdDeadline}, ErrNoPhoto
+	case r := <-results:
+		res := r.Val.(pullResult)
+		now = e.opts.Now()
+		switch {
+		case res.failed || res.peerTimeout:
+			reason := StaleError
+			if res.peerTimeout {
+				reason = StalePeerPull
+			}
+			return e.serveStale(res.rec, now, reason)
+		case r.Shared || res.peer:
+			e.stats.Coalesced.Add(1)
+			p, err := serve(res.rec, now, OutcomeCoalesced)
+			p.MasterStatus = res.status
+			return p, err
+		default:
+			p, err := serve(res.rec, now, OutcomePulled)
+			p.MasterStatus = res.status
+			return p, err
+		}
+	}
+}
+
+// startPull joins the pull of key in flight, or starts one, and returns
+// the channel its result arrives on. The pull runs to its end whether or
+// not anyone still waits; Wait waits for it.
+func (e *Engine) startPull(key store.Key, rec store.Record) <-chan singleflight.Result {
+	out := make(chan singleflight.Result, 1)
+	e.background.Add(1)
 	ch := e.flight.DoChan(key.String(), func() (v any, err error) {
 		// The flight outlives the request that started it: a panic in it
 		// must fail this pull, not the process.
@@ -191,44 +320,70 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 		}()
 		return e.pull(key), nil
 	})
-	select {
-	case <-ctx.Done():
-		return Photo{}, ctx.Err()
-	case r := <-ch:
-		res := r.Val.(pullResult)
-		outcome := OutcomePulled
-		if r.Shared {
-			outcome = OutcomeCoalesced
-			e.stats.Coalesced.Add(1)
-		}
-		if res.failed || !res.fresh {
-			outcome = OutcomeStale
-		}
-		return serve(res.rec, e.opts.Now(), outcome)
-	}
+	go func() {
+		defer e.background.Done()
+		out <- <-ch
+	}()
+	return out
 }
 
-// mayPull applies UserPhotoImportEnabled and the trigger policy.
+// mayPull applies the trigger policy.
 func (e *Engine) mayPull(owner, viewer string) bool {
-	if !e.opts.ImportEnabled {
-		return false
-	}
 	return e.opts.Trigger == TriggerAny || strings.EqualFold(owner, viewer)
 }
 
-// load reads the store. A store that fails is logged and read as a miss, so
-// photos keep being served from the master while it is away.
+// servable reports whether a copy is recent enough to serve stale: the
+// master confirmed it less than MaxStale ago.
+func (e *Engine) servable(rec store.Record, now time.Time) bool {
+	return now.Sub(rec.PulledAt) <= e.opts.MaxStale
+}
+
+// serveStale serves rec although its timer ran out, for reason, unless it
+// is older than MaxStale.
+func (e *Engine) serveStale(rec store.Record, now time.Time, reason string) (Photo, error) {
+	if rec.State == store.StatePhoto && !e.servable(rec, now) {
+		e.stats.TooStale.Add(1)
+		return Photo{Outcome: OutcomeStale, Stale: StaleTooOld}, ErrNoPhoto
+	}
+	p, err := serve(rec, now, OutcomeStale)
+	p.Stale = reason
+	if expired := rec.PulledAt.Add(e.opts.Expiration); now.After(expired) {
+		p.Expired = now.Sub(expired)
+	}
+	return p, err
+}
+
+// load reads the store. A store that fails is read as a miss, so photos
+// keep being served (from the hot layer and the master) while it is away;
+// the outage is logged when it starts and when it ends, not per request.
 func (e *Engine) load(ctx context.Context, key store.Key) (store.Record, bool) {
 	rec, err := e.opts.Store.Get(ctx, key)
 	switch {
 	case err == nil:
+		e.storeUp()
 		return rec, true
 	case errors.Is(err, store.ErrNotFound):
-	default:
+		e.storeUp()
+	case errors.Is(err, store.ErrCorrupt):
 		e.stats.StoreErrors.Add(1)
-		e.log.Warn("store read failed; treating as a miss", "owner", key.Owner, "size", key.Size, "err", err)
+		e.log.Error("stored photo fails its checksum; pulling it again", "owner", key.Owner, "size", key.Size)
+	default:
+		e.storeFailed(err)
 	}
 	return store.Record{}, false
+}
+
+func (e *Engine) storeFailed(err error) {
+	e.stats.StoreErrors.Add(1)
+	if !e.storeDown.Swap(true) {
+		e.log.Error("store unreachable: serving from memory and the master, timers kept locally", "err", err)
+	}
+}
+
+func (e *Engine) storeUp() {
+	if e.storeDown.Swap(false) {
+		e.log.Info("store reachable again")
+	}
 }
 
 func serve(rec store.Record, now time.Time, outcome Outcome) (Photo, error) {
@@ -241,7 +396,7 @@ func serve(rec store.Record, now time.Time, outcome Outcome) (Photo, error) {
 		ETag:        etagOf(rec),
 		Outcome:     outcome,
 	}
-	if rec.Timer.Alive(now) && outcome != OutcomeStale {
+	if outcome != OutcomeStale && rec.Timer.Alive(now) {
 		p.MaxAge = rec.Timer.Until.Sub(now)
 	}
 	return p, nil
@@ -263,14 +418,20 @@ func etagOf(rec store.Record) string {
 // storeTimeout bounds the write of a pull's outcome.
 const storeTimeout = 5 * time.Second
 
+// peerPoll is how often a replica waiting for another's pull looks at the
+// store.
+const peerPoll = 25 * time.Millisecond
+
 type pullResult struct {
-	rec    store.Record
-	fresh  bool // the record's timer was started by this pull or another that just ran
-	failed bool
+	rec         store.Record
+	status      int  // the master's answer: 200, 304 or 404; 0 when not asked
+	failed      bool // the pull failed: rec is the last good copy, if any
+	peer        bool // another replica pulled; rec is its result
+	peerTimeout bool // another replica holds the lock and did not finish in time
 }
 
-// pull runs one pull of key from the master and stores its outcome. It runs
-// inside the flight, on a context no caller owns.
+// pull runs one pull of key and stores its outcome. It runs inside the
+// flight, on a context no caller owns.
 func (e *Engine) pull(key store.Key) pullResult {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.PullTimeout)
 	defer cancel()
@@ -278,15 +439,64 @@ func (e *Engine) pull(key store.Key) pullResult {
 	// Another request, or another replica, may have pulled while this one
 	// waited for the flight: look again before asking the master.
 	prev, found := e.load(ctx, key)
-	now := e.opts.Now()
-	if found && prev.Timer.Alive(now) {
-		return pullResult{rec: prev, fresh: prev.Timer.Kind == store.TimerSuccess, failed: prev.Timer.Kind == store.TimerError}
+	if r, done := e.settled(prev, found); done {
+		return r
 	}
+	if e.opts.Locker != nil {
+		release, acquired, err := e.opts.Locker.TryLock(ctx, key, e.opts.PullTimeout+storeTimeout)
+		switch {
+		case err != nil:
+			// No shared store, no shared lock: pull alone.
+			e.storeFailed(err)
+		case !acquired:
+			e.stats.PeerWaits.Add(1)
+			return e.awaitPeer(ctx, key, prev)
+		default:
+			defer release()
+			// The holder before us may have finished just now.
+			if prev, found = e.load(ctx, key); found {
+				if r, done := e.settled(prev, found); done {
+					return r
+				}
+			}
+		}
+	}
+	return e.fetchAndStore(ctx, key, prev, found)
+}
 
+// settled returns the result of a record another pull already refreshed.
+func (e *Engine) settled(rec store.Record, found bool) (pullResult, bool) {
+	if !found || !rec.Timer.Alive(e.opts.Now()) {
+		return pullResult{}, false
+	}
+	return pullResult{rec: rec, peer: true, failed: rec.Timer.Kind == store.TimerError}, true
+}
+
+// awaitPeer waits for another replica's pull of key to land in the store,
+// for as long as a pull may take.
+func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record) pullResult {
+	tick := time.NewTicker(peerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return pullResult{rec: prev, peerTimeout: true}
+		case <-tick.C:
+		}
+		if rec, found := e.load(ctx, key); found {
+			if r, done := e.settled(rec, found); done {
+				return r
+			}
+		}
+	}
+}
+
+// fetchAndStore asks the master and stores the outcome with its timer.
+func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Record, found bool) pullResult {
 	e.stats.Pulls.Add(1)
 	started := time.Now()
 	res, pullErr := e.fetch(ctx, key, prev)
-	now = e.opts.Now()
+	now := e.opts.Now()
 	next := prev
 	switch {
 	case pullErr != nil:
@@ -305,9 +515,11 @@ func (e *Engine) pull(key store.Key) pullResult {
 		next.Timer = store.Timer{Kind: store.TimerSuccess, Until: now.Add(e.opts.Expiration)}
 		e.log.Info("photo not modified", "owner", key.Owner, "size", key.Size, "elapsed", time.Since(started))
 	case res.status == http.StatusNotFound:
+		// No photo, or deleted on purpose: drop what we had, so no older
+		// copy is ever served again.
 		next = store.Record{State: store.StateNoPhoto, PulledAt: now,
 			Timer: store.Timer{Kind: store.TimerSuccess, Until: now.Add(e.opts.Expiration)}}
-		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "elapsed", time.Since(started))
+		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "dropped", prev.State == store.StatePhoto, "elapsed", time.Since(started))
 	default:
 		next = store.Record{State: store.StatePhoto, Body: res.body, ContentType: res.contentType,
 			Sum: store.Checksum(res.body), ETag: res.etag, PulledAt: now,
@@ -323,10 +535,11 @@ func (e *Engine) pull(key store.Key) pullResult {
 	putCtx, cancelPut := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancelPut()
 	if err := e.opts.Store.Put(putCtx, key, next); err != nil {
-		e.stats.StoreErrors.Add(1)
-		e.log.Error("store write failed; serving the pulled photo unstored", "owner", key.Owner, "size", key.Size, "err", err)
+		e.storeFailed(err)
+	} else {
+		e.storeUp()
 	}
-	return pullResult{rec: next, fresh: pullErr == nil, failed: pullErr != nil}
+	return pullResult{rec: next, status: res.status, failed: pullErr != nil}
 }
 
 // fetch resolves the owner's photo URL and asks the master, revalidating the

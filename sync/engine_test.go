@@ -40,7 +40,7 @@ func TestOwnerPullsOnceThenTimerThenRevalidates(t *testing.T) {
 	if img, err := jpeg.Decode(bytes.NewReader(first)); err != nil || img.Bounds().Dx() != 240 {
 		t.Fatalf("not a 240px JPEG: %v", err)
 	}
-	if got := resp.Header.Get("X-Photosync-Outcome"); got != "pulled" {
+	if got := outcome(resp); got != "pulled" {
 		t.Errorf("outcome = %q, want pulled", got)
 	}
 	if n := e.photoCalls(); n != 1 {
@@ -54,7 +54,7 @@ func TestOwnerPullsOnceThenTimerThenRevalidates(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, first) {
 			t.Fatalf("repeat %d: status %d, same bytes %v", i, resp.StatusCode, bytes.Equal(body, first))
 		}
-		if got := resp.Header.Get("X-Photosync-Outcome"); got != "hit" {
+		if got := outcome(resp); got != "hit" {
 			t.Errorf("repeat %d: outcome = %q, want hit", i, got)
 		}
 	}
@@ -62,12 +62,17 @@ func TestOwnerPullsOnceThenTimerThenRevalidates(t *testing.T) {
 		t.Fatalf("master calls within expiration = %d, want 1", n)
 	}
 
-	// After it: one revalidation with If-None-Match, answered 304 without bytes.
+	// After it: the copy is served at once (stale-while-revalidate) while one
+	// revalidation with If-None-Match is answered 304 without bytes.
 	e.clock.Advance(90 * time.Minute)
 	resp, body := e.ownPhoto(t, adele, "HR240x240")
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, first) {
 		t.Fatalf("after expiry: status %d", resp.StatusCode)
 	}
+	if got := resp.Header.Get("Cache-Status"); got != "photosync; hit; ttl=-1800; detail=revalidating" {
+		t.Errorf("after expiry: Cache-Status %q", got)
+	}
+	e.wait(t)
 	if n := e.photoCalls(); n != 2 {
 		t.Fatalf("master calls after expiry = %d, want 2", n)
 	}
@@ -93,9 +98,11 @@ func TestOwnerPullsOnceThenTimerThenRevalidates(t *testing.T) {
 		t.Fatal("a change at the master showed before the timer ran out")
 	}
 	e.clock.Advance(6 * time.Hour)
+	e.ownPhoto(t, adele, "HR240x240") // stale, and the refresh starts
+	e.wait(t)
 	resp, body = e.ownPhoto(t, adele, "HR240x240")
-	if bytes.Equal(body, first) {
-		t.Fatal("a change at the master did not show after expiry")
+	if bytes.Equal(body, first) || outcome(resp) != "hit" {
+		t.Fatalf("a change at the master did not show after expiry (%s)", resp.Header.Get("Cache-Status"))
 	}
 	if resp.Header.Get("ETag") == "" || lastPhotoRequest(t, e.sim).Status != http.StatusOK {
 		t.Fatalf("changed photo: ETag %q, last master status %d", resp.Header.Get("ETag"), lastPhotoRequest(t, e.sim).Status)
@@ -118,10 +125,11 @@ func TestErrorTimerKeepsLastGoodCopy(t *testing.T) {
 
 			tt.fault(e.sim)
 			resp, body := e.ownPhoto(t, adele, "HR96x96")
+			e.wait(t)
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) {
 				t.Fatalf("during the failure: status %d, last good copy served: %v", resp.StatusCode, bytes.Equal(body, good))
 			}
-			if got := resp.Header.Get("X-Photosync-Outcome"); got != "stale" {
+			if got := outcome(resp); got != "stale" {
 				t.Errorf("outcome = %q, want stale", got)
 			}
 			if got := resp.Header.Get("Cache-Control"); got != "private, max-age=0" {
@@ -142,6 +150,9 @@ func TestErrorTimerKeepsLastGoodCopy(t *testing.T) {
 				if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) {
 					t.Fatalf("within error expiration: status %d", resp.StatusCode)
 				}
+				if cs := resp.Header.Get("Cache-Status"); !strings.HasSuffix(cs, "; detail=error") {
+					t.Errorf("within error expiration: Cache-Status %q", cs)
+				}
 			}
 			if n := e.photoCalls(); n != calls {
 				t.Fatalf("master calls within error expiration = %d, want %d", n, calls)
@@ -150,12 +161,14 @@ func TestErrorTimerKeepsLastGoodCopy(t *testing.T) {
 			// After it: asked again; once the master is back, fresh again.
 			e.sim.ClearFaults()
 			e.clock.Advance(20 * time.Minute)
+			e.ownPhoto(t, adele, "HR96x96") // stale, and the refresh starts
+			e.wait(t)
 			resp, body = e.ownPhoto(t, adele, "HR96x96")
 			if n := e.photoCalls(); n != calls+1 {
 				t.Fatalf("master calls after error expiration = %d, want %d", n, calls+1)
 			}
-			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) || resp.Header.Get("X-Photosync-Outcome") != "pulled" {
-				t.Fatalf("after recovery: %d %q", resp.StatusCode, resp.Header.Get("X-Photosync-Outcome"))
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) || outcome(resp) != "hit" {
+				t.Fatalf("after recovery: %d %q", resp.StatusCode, outcome(resp))
 			}
 			rec, _ = e.store.Get(ctx(t), store.Key{Owner: adele, Size: "HR96x96"})
 			if rec.Timer.Kind != store.TimerSuccess || rec.Error != "" {
@@ -210,8 +223,8 @@ func TestSelfTriggerServesStaleCopyToOthers(t *testing.T) {
 	e.clock.Advance(30 * time.Hour)
 	resp := e.get(t, "/photos/"+adele, proxy, alex)
 	body := readAll(t, resp)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) || resp.Header.Get("X-Photosync-Outcome") != "stale" {
-		t.Fatalf("other viewer after expiry: %d, outcome %q", resp.StatusCode, resp.Header.Get("X-Photosync-Outcome"))
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, good) || outcome(resp) != "stale" {
+		t.Fatalf("other viewer after expiry: %d, outcome %q", resp.StatusCode, outcome(resp))
 	}
 	if n := e.photoCalls(); n != 1 {
 		t.Fatalf("master calls = %d, want 1: only the owner may pull", n)
@@ -246,8 +259,15 @@ func TestNoPhotoIsRemembered(t *testing.T) {
 	e.ownPhoto(t, adele, "HR96x96")
 	e.sim.DeletePhoto(adele)
 	e.clock.Advance(7 * time.Hour)
-	if resp, _ := e.ownPhoto(t, adele, "HR96x96"); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("deleted photo: %d, want 404", resp.StatusCode)
+	e.ownPhoto(t, adele, "HR96x96") // the old copy, once, while the refresh runs
+	e.wait(t)
+	for i := 0; i < 2; i++ {
+		if resp, _ := e.ownPhoto(t, adele, "HR96x96"); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("deleted photo: %d, want 404", resp.StatusCode)
+		}
+		e.clock.Advance(7 * time.Hour) // no older copy comes back after later pulls either
+		e.ownPhoto(t, adele, "HR96x96")
+		e.wait(t)
 	}
 	rec, _ = e.store.Get(ctx(t), store.Key{Owner: adele, Size: "HR96x96"})
 	if rec.State != store.StateNoPhoto || len(rec.Body) != 0 {
@@ -325,8 +345,8 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	b := newEnv(t, envOptions{store: open, engine: func(o *psync.Options) { o.Now = nil }})
 	b.sim.Close()
 	resp, body := b.ownPhoto(t, adele, "HR96x96")
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, first) || resp.Header.Get("X-Photosync-Outcome") != "hit" {
-		t.Fatalf("second instance: %d, outcome %q, same bytes %v", resp.StatusCode, resp.Header.Get("X-Photosync-Outcome"), bytes.Equal(body, first))
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, first) || outcome(resp) != "hit" {
+		t.Fatalf("second instance: %d, outcome %q, same bytes %v", resp.StatusCode, outcome(resp), bytes.Equal(body, first))
 	}
 	if a.photoCalls() != 1 {
 		t.Fatalf("master calls = %d, want 1", a.photoCalls())
@@ -345,6 +365,23 @@ func waitCalls(t *testing.T, e *env, want int) int {
 		t.Fatalf("master calls = %d, want %d", n, want)
 	}
 	return want
+}
+
+// outcome classifies a response's Cache-Status: hit, stale, pulled or
+// coalesced.
+func outcome(resp *http.Response) string {
+	cs := resp.Header.Get("Cache-Status")
+	switch {
+	case strings.Contains(cs, "; collapsed"):
+		return "coalesced"
+	case strings.Contains(cs, "; fwd-status="):
+		return "pulled"
+	case strings.Contains(cs, "; detail="):
+		return "stale"
+	case strings.HasPrefix(cs, "photosync; hit; ttl="):
+		return "hit"
+	}
+	return cs
 }
 
 func readAll(t *testing.T, resp *http.Response) []byte {

@@ -172,6 +172,14 @@ func (e *env) ownPhoto(t *testing.T, owner, size string) (*http.Response, []byte
 	return resp, body
 }
 
+// wait lets the background pulls (stale-while-revalidate refreshes) end.
+func (e *env) wait(t *testing.T) {
+	t.Helper()
+	if err := e.engine.Wait(ctx(t)); err != nil {
+		t.Fatalf("background pulls did not end: %v", err)
+	}
+}
+
 func (e *env) photoCalls() int { return e.sim.PhotoRequests() }
 
 func writeFile(t *testing.T, path string, b []byte) {

@@ -39,6 +39,8 @@ type HandlerOptions struct {
 	Metadata http.Handler
 	// People, when set, are listed on a directory page at /.
 	People []Person
+	// Ready reports whether the store answers, for /readyz. Default: ready.
+	Ready func(ctx context.Context) error
 	// Logger receives one line per request. Default: discard.
 	Logger *slog.Logger
 }
@@ -79,6 +81,7 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	ec.Match(get, "/photos/:email", h.native)
 	ec.Match(get, "/_layouts/15/userphoto.aspx", h.sharePoint)
 	ec.Match(get, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	ec.Match(get, "/readyz", h.ready)
 	if opts.Metadata != nil {
 		ec.Match(get, "/_layouts/15/metadata/json/1", echo.WrapHandler(opts.Metadata))
 	}
@@ -157,6 +160,7 @@ func (h *handler) native(c echo.Context) error {
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
 	if errors.Is(err, ErrNoPhoto) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
+		c.Response().Header().Set("Cache-Status", cacheStatus(p))
 		return echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
 	}
 	if err != nil {
@@ -181,8 +185,7 @@ func (h *handler) sharePoint(c echo.Context) error {
 	}
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
 	if errors.Is(err, ErrNoPhoto) {
-		body := h.placeholders[size]
-		p = Photo{Body: body, ContentType: "image/png", ETag: placeholderETag, Outcome: p.Outcome}
+		p.Body, p.ContentType, p.ETag, p.Placeholder = h.placeholders[size], "image/png", placeholderETag, true
 		// Short: the real photo may arrive with the owner's next visit.
 		p.MaxAge = time.Minute
 	} else if err != nil {
@@ -197,12 +200,64 @@ func writePhoto(c echo.Context, p Photo) error {
 	hdr.Set("ETag", p.ETag)
 	hdr.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(p.MaxAge/time.Second)))
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("X-Photosync-Outcome", p.Outcome.String())
+	hdr.Set("Cache-Status", cacheStatus(p))
 	if etagMatch(c.Request().Header.Get("If-None-Match"), p.ETag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(p.Body)))
 	return c.Blob(http.StatusOK, p.ContentType, p.Body)
+}
+
+// cacheStatus describes how p came to be served in a Cache-Status field
+// (RFC 9211), so an operator sees at a glance why a photo is old:
+//
+//	photosync; hit; ttl=3600                        timer running
+//	photosync; hit; ttl=-120; detail=revalidating   stale, refresh under way
+//	photosync; fwd=miss; fwd-status=200; stored     pulled by this request
+//	photosync; fwd=stale; fwd-status=304; collapsed another request's revalidation
+//	photosync; fwd=miss; detail=cold-deadline       nothing yet (placeholder or 404)
+func cacheStatus(p Photo) string {
+	b := make([]byte, 0, 96)
+	b = append(b, "photosync; "...)
+	switch {
+	case p.Outcome == OutcomeHit:
+		b = append(b, "hit; ttl="...)
+		b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
+	case p.Outcome == OutcomeStale && !p.Placeholder && p.Body != nil:
+		b = append(b, "hit; ttl="...)
+		b = strconv.AppendInt(b, -int64(p.Expired/time.Second), 10)
+	default:
+		fwd := "miss"
+		if p.MasterStatus == http.StatusNotModified {
+			fwd = "stale"
+		}
+		b = append(b, "fwd="...)
+		b = append(b, fwd...)
+		if p.MasterStatus != 0 {
+			b = append(b, "; fwd-status="...)
+			b = strconv.AppendInt(b, int64(p.MasterStatus), 10)
+			b = append(b, "; stored"...)
+		}
+		if p.Outcome == OutcomeCoalesced {
+			b = append(b, "; collapsed"...)
+		}
+		if p.MaxAge > 0 && !p.Placeholder {
+			b = append(b, "; ttl="...)
+			b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
+		}
+	}
+	detail := p.Stale
+	if p.Placeholder {
+		if detail != "" {
+			detail += "-"
+		}
+		detail += "placeholder"
+	}
+	if detail != "" {
+		b = append(b, "; detail="...)
+		b = append(b, detail...)
+	}
+	return string(b)
 }
 
 // etagMatch applies If-None-Match's weak comparison (RFC 9110 §13.1.2).
@@ -240,6 +295,23 @@ func (h *handler) edit(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, target)
+}
+
+// ready answers 200 while the store answers. photosync keeps serving
+// without its store (from memory and the master), so a 503 here is for
+// operators and alerting: it says so, and why.
+func (h *handler) ready(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if h.opts.Ready == nil {
+		return c.String(http.StatusOK, "ready\n")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := h.opts.Ready(ctx); err != nil {
+		h.log.Warn("not ready", "err", err)
+		return c.String(http.StatusServiceUnavailable, "store unreachable; serving from memory and the master\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
 }
 
 var errNotPhotoPath = echo.NewHTTPError(http.StatusBadRequest, "not a photo path: want /photos/{email}")
@@ -286,7 +358,7 @@ func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
-			"bytes", c.Response().Size, "outcome", c.Response().Header().Get("X-Photosync-Outcome"),
+			"bytes", c.Response().Size, "cache_status", c.Response().Header().Get("Cache-Status"),
 			"elapsed", time.Since(start))
 		return nil
 	}

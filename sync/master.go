@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 )
 
 // DefaultMaxBytes is the largest photo a Master accepts unless told otherwise.
@@ -27,6 +29,37 @@ type Master struct {
 	AllowHTTP bool
 	// MaxBytes bounds the photo body. Default: DefaultMaxBytes.
 	MaxBytes int64
+	// MaxConcurrency bounds the GetUserPhoto calls in flight at once, across
+	// all owners. Default: 16.
+	MaxConcurrency int
+	// MaxBackoff caps how long one back-off may stop calls to a master,
+	// whatever it asks for. Default: 15m.
+	MaxBackoff time.Duration
+	// Now is the clock of the back-off circuit. Default: time.Now.
+	Now func() time.Time
+
+	once    sync.Once
+	sem     chan struct{}
+	circuit circuit
+}
+
+// DefaultMaxConcurrency bounds concurrent master calls unless told otherwise.
+const DefaultMaxConcurrency = 16
+
+func (m *Master) init() {
+	m.once.Do(func() {
+		n := m.MaxConcurrency
+		if n <= 0 {
+			n = DefaultMaxConcurrency
+		}
+		m.sem = make(chan struct{}, n)
+		if m.MaxBackoff <= 0 {
+			m.MaxBackoff = 15 * time.Minute
+		}
+		if m.Now == nil {
+			m.Now = time.Now
+		}
+	})
 }
 
 // StatusError is a master answer that is neither a photo, 304 nor 404.
@@ -35,6 +68,8 @@ type StatusError struct {
 	WWWAuthenticate string // on 401: what Exchange expects, sanitised
 	Diagnostics     string // x-ms-diagnostics, sanitised
 	RetryAfter      string
+	ServerBusy      bool          // a 500 carrying EWS's ErrorServerBusy fault
+	BackOff         time.Duration // its BackOffMilliseconds, when given
 }
 
 func (e *StatusError) Error() string {
@@ -48,6 +83,9 @@ func (e *StatusError) Error() string {
 	}
 	if e.RetryAfter != "" {
 		fmt.Fprintf(&b, "; Retry-After: %s", e.RetryAfter)
+	}
+	if e.ServerBusy {
+		fmt.Fprintf(&b, "; ErrorServerBusy, back off %v", e.BackOff)
 	}
 	return b.String()
 }
@@ -107,8 +145,25 @@ func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string)
 	if err != nil {
 		return fetched{}, err
 	}
+	m.init()
 	u, _ := url.Parse(target) // built by PhotoURL: cannot fail
-	token, err := m.Tokens.Token(ctx, email, strings.ToLower(u.Host))
+	host := strings.ToLower(u.Host)
+	if err := m.circuit.check(host, m.Now()); err != nil {
+		return fetched{}, err
+	}
+	select {
+	case m.sem <- struct{}{}:
+		defer func() { <-m.sem }()
+	case <-ctx.Done():
+		return fetched{}, fmt.Errorf("master: waiting for a free call slot: %w", ctx.Err())
+	}
+	res, err := m.fetch(ctx, target, host, email, etag)
+	m.circuit.record(host, err, m.Now(), m.MaxBackoff)
+	return res, err
+}
+
+func (m *Master) fetch(ctx context.Context, target, host, email, etag string) (fetched, error) {
+	token, err := m.Tokens.Token(ctx, email, host)
 	if err != nil {
 		return fetched{}, fmt.Errorf("master: minting token: %w", err)
 	}
@@ -135,13 +190,20 @@ func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string)
 		drain(resp.Body)
 		return fetched{status: http.StatusNotFound}, nil
 	default:
-		drain(resp.Body)
-		return fetched{}, &StatusError{
+		se := &StatusError{
 			Code:            resp.StatusCode,
 			WWWAuthenticate: sanitize(resp.Header.Get("WWW-Authenticate")),
 			Diagnostics:     sanitize(resp.Header.Get("X-Ms-Diagnostics")),
 			RetryAfter:      sanitize(resp.Header.Get("Retry-After")),
 		}
+		if resp.StatusCode == http.StatusInternalServerError {
+			// EWS throttling: a SOAP fault ErrorServerBusy that may say how
+			// long to stay away (PROTOCOLS §7).
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			se.ServerBusy, se.BackOff = serverBusy(body)
+		}
+		drain(resp.Body)
+		return fetched{}, se
 	}
 
 	limit := m.MaxBytes

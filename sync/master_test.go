@@ -3,15 +3,20 @@ package sync
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"image/jpeg"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 type fixedToken string
@@ -166,5 +171,130 @@ func TestMasterRefusesUntrustedTLS(t *testing.T) {
 	_, err := m.Fetch(context.Background(), srv.URL+"/s", "a@contoso.com", "HR96x96", "")
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err = %v, want a certificate error", err)
+	}
+}
+
+func TestMasterBoundsConcurrentCalls(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		arrived <- struct{}{}
+		<-release
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	m := &Master{Client: srv.Client(), Tokens: fixedToken("tok"), MaxConcurrency: 2}
+	errs := make(chan error, 5)
+	for i := 0; i < 5; i++ {
+		go func() {
+			_, err := m.Fetch(context.Background(), srv.URL+"/s", "a@contoso.com", "HR96x96", "")
+			errs <- err
+		}()
+	}
+	<-arrived
+	<-arrived // two calls are in; the other three must wait for a slot
+	select {
+	case <-arrived:
+		t.Fatal("a third call reached the master while two were in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	for i := 0; i < 5; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := peak.Load(); p != 2 {
+		t.Fatalf("peak concurrent calls = %d, want 2", p)
+	}
+}
+
+func TestCircuit(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	busyFault := []byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>` +
+		`<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode>` +
+		`<detail><t:MessageXml xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">` +
+		`<t:Value Name="BackOffMilliseconds">297749</t:Value></t:MessageXml></detail></s:Fault></s:Body></s:Envelope>`)
+	busy, backoff := serverBusy(busyFault)
+	if !busy || backoff != 297749*time.Millisecond {
+		t.Fatalf("serverBusy = %v, %v", busy, backoff)
+	}
+	if busy, _ := serverBusy([]byte("<html>oops</html>")); busy {
+		t.Fatal("an HTML 500 read as ErrorServerBusy")
+	}
+
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration // 0: no back-off
+	}{
+		{"503 Retry-After", &StatusError{Code: 503, RetryAfter: "120"}, 2 * time.Minute},
+		{"429 no Retry-After", &StatusError{Code: 429}, defaultBusy},
+		{"server busy", &StatusError{Code: 500, ServerBusy: true, BackOff: backoff}, backoff},
+		{"server busy, capped", &StatusError{Code: 500, ServerBusy: true, BackOff: 5 * time.Hour}, 15 * time.Minute},
+		{"plain 500", &StatusError{Code: 500}, 0},
+		{"401", &StatusError{Code: 401}, 0},
+		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, connectBackoff},
+		{"our deadline", context.DeadlineExceeded, 0},
+		{"not an image", ErrNotImage, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c circuit
+			c.record("mail.contoso.com", tt.err, now, 15*time.Minute)
+			err := c.check("mail.contoso.com", now)
+			if tt.want == 0 {
+				if err != nil {
+					t.Fatalf("check = %v, want no back-off", err)
+				}
+				return
+			}
+			var be *BackoffError
+			if !errors.As(err, &be) || !errors.Is(err, ErrBackoff) || !be.Until.Equal(now.Add(tt.want)) {
+				t.Fatalf("check = %v, want a back-off until %v", err, now.Add(tt.want))
+			}
+			if c.check("other.contoso.com", now) != nil {
+				t.Fatal("the back-off leaked to another master")
+			}
+			if c.check("mail.contoso.com", now.Add(tt.want)) != nil {
+				t.Fatal("the back-off outlived its period")
+			}
+		})
+	}
+
+	// Connection failures in a row back off longer each time; a good answer
+	// closes the circuit.
+	var c circuit
+	refused := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+	for i, want := range []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second} {
+		c.record("mail", refused, now, time.Hour)
+		var be *BackoffError
+		if err := c.check("mail", now); !errors.As(err, &be) || be.Until.Sub(now) != want {
+			t.Fatalf("failure %d: %v, want %v", i+1, err, want)
+		}
+	}
+	c.record("mail", nil, now, time.Hour)
+	if err := c.check("mail", now); err != nil {
+		t.Fatalf("after a good answer: %v", err)
+	}
+}
+
+func TestMasterBacksOffAfterConnectionFailure(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	url, client := srv.URL, srv.Client()
+	srv.Close() // nothing listens there now
+	m := &Master{Client: client, Tokens: fixedToken("tok")}
+	_, err := m.Fetch(context.Background(), url+"/s", "a@contoso.com", "HR96x96", "")
+	if err == nil || errors.Is(err, ErrBackoff) {
+		t.Fatalf("first call: %v, want a connection error", err)
+	}
+	_, err = m.Fetch(context.Background(), url+"/s", "a@contoso.com", "HR96x96", "")
+	if !errors.Is(err, ErrBackoff) {
+		t.Fatalf("second call: %v, want ErrBackoff without dialling", err)
 	}
 }

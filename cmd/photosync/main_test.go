@@ -121,8 +121,8 @@ func TestDemoShowsEveryonesPhoto(t *testing.T) {
 			if format != wantFormat || img.Bounds().Dx() == 0 {
 				t.Errorf("%s: %s %v, want %s", u.Email, format, img.Bounds(), wantFormat)
 			}
-			outcome := resp.Header.Get("X-Photosync-Outcome")
-			if round == 1 && outcome != "hit" {
+			outcome := resp.Header.Get("Cache-Status")
+			if round == 1 && !strings.HasPrefix(outcome, "photosync; hit; ttl=") {
 				t.Errorf("%s on the second load: outcome %q, want hit", u.Email, outcome)
 			}
 		}

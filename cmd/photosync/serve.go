@@ -60,22 +60,41 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 // app is photosync wired from a config.
 type app struct {
 	handler http.Handler
+	engine  *psync.Engine
 	store   store.Store
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// Close lets background pulls end (for at most the given context), then
+// closes the store.
+func (a *app) Close(ctx context.Context) error {
+	_ = a.engine.Wait(ctx)
+	return a.store.Close()
+}
 
 // build wires every package from cfg. people, when set, get a directory page.
 func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []psync.Person) (*app, error) {
 	var backing store.Store
-	var err error
+	var locker psync.Locker
+	ready := func(context.Context) error { return nil }
 	if cfg.Store.RedisURL != "" {
-		backing, err = store.OpenRedis(ctx, cfg.Store.RedisURL, store.RedisOptions{})
+		r, err := store.NewRedis(cfg.Store.RedisURL, store.RedisOptions{Prefix: cfg.Store.RedisPrefix})
+		if err != nil {
+			return nil, err
+		}
+		// Redis may be away at start: photosync serves and pulls without it
+		// (timers kept in memory) and uses it as soon as it answers.
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := r.Ping(pingCtx); err != nil {
+			log.Error("redis unreachable at start; serving without it until it answers", "err", err)
+		}
+		cancel()
+		backing, locker, ready = r, r, r.Ping
 	} else {
-		backing, err = store.OpenBolt(cfg.Store.Path, store.BoltOptions{})
-	}
-	if err != nil {
-		return nil, err
+		b, err := store.OpenBolt(cfg.Store.Path, store.BoltOptions{})
+		if err != nil {
+			return nil, err
+		}
+		backing = b
 	}
 	st := store.Store(backing)
 	if cfg.Store.MemoryLimit > 0 {
@@ -84,10 +103,13 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 
 	eopts := psync.Options{
 		Store:           st,
+		Locker:          locker,
 		ImportEnabled:   cfg.Photos.ImportEnabled,
 		Expiration:      cfg.Photos.Expiration.D(),
 		ErrorExpiration: cfg.Photos.ErrorExpiration.D(),
 		PullTimeout:     cfg.Photos.PullTimeout.D(),
+		ColdDeadline:    cfg.Photos.ColdDeadline.D(),
+		MaxStale:        cfg.Photos.MaxStale.D(),
 		Logger:          log.With("component", "sync"),
 	}
 	if cfg.Photos.Trigger == configs.TriggerAny {
@@ -97,6 +119,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
+		Ready:          ready,
 		Logger:         log.With("component", "http"),
 	}
 
@@ -126,10 +149,11 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		eopts.Locator = locator
 		eopts.Master = &psync.Master{
-			Client:    client,
-			Tokens:    issuer,
-			AllowHTTP: cfg.Exchange.AllowHTTP,
-			MaxBytes:  int64(cfg.Photos.MaxBytes),
+			Client:         client,
+			Tokens:         issuer,
+			AllowHTTP:      cfg.Exchange.AllowHTTP,
+			MaxBytes:       int64(cfg.Photos.MaxBytes),
+			MaxConcurrency: cfg.Exchange.MaxConcurrency,
 		}
 		hopts.Locator = locator
 		hopts.Metadata = issuer.MetadataHandler()
@@ -140,7 +164,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		backing.Close()
 		return nil, err
 	}
-	return &app{handler: psync.NewHandler(engine, hopts), store: backing}, nil
+	return &app{handler: psync.NewHandler(engine, hopts), engine: engine, store: backing}, nil
 }
 
 // s2s loads our signing certificate and builds the token issuer and the
@@ -221,7 +245,6 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 		ln.Close()
 		return err
 	}
-	defer a.Close()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -237,12 +260,15 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 
 	select {
 	case err := <-errc:
+		a.Close(context.Background())
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	a.Close(shutdownCtx) // after the last request: pulls in flight may still store
+	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
