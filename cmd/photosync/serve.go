@@ -61,6 +61,7 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 type app struct {
 	handler http.Handler
 	store   store.Store
+	engine  *psync.Engine // for the operator commands and the admin API
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -140,7 +141,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		backing.Close()
 		return nil, err
 	}
-	return &app{handler: psync.NewHandler(engine, hopts), store: backing}, nil
+	return &app{handler: psync.NewHandler(engine, hopts), store: backing, engine: engine}, nil
 }
 
 // s2s loads our signing certificate and builds the token issuer and the
