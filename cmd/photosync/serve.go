@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"photosync/admin"
 	"photosync/autodiscover"
 	"photosync/configs"
 	"photosync/oauth"
@@ -62,6 +63,7 @@ type app struct {
 	handler http.Handler
 	store   store.Store
 	engine  *psync.Engine // for the operator commands and the admin API
+	metrics *admin.Metrics
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -101,6 +103,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		Logger:         log.With("component", "http"),
 	}
 
+	metrics := admin.NewMetrics()
 	if cfg.Photos.ImportEnabled {
 		issuer, client, err := s2s(cfg, log)
 		if err != nil {
@@ -126,8 +129,11 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			return nil, err
 		}
 		eopts.Locator = locator
+		// The master's calls, not Autodiscover's, feed the latency histogram.
+		masterClient := *client
+		masterClient.Transport = metrics.Transport(client.Transport)
 		eopts.Master = &psync.Master{
-			Client:    client,
+			Client:    &masterClient,
 			Tokens:    issuer,
 			AllowHTTP: cfg.Exchange.AllowHTTP,
 			MaxBytes:  int64(cfg.Photos.MaxBytes),
@@ -141,7 +147,8 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		backing.Close()
 		return nil, err
 	}
-	return &app{handler: psync.NewHandler(engine, hopts), store: backing, engine: engine}, nil
+	metrics.Export(engine.Stats())
+	return &app{handler: metrics.Wrap(psync.NewHandler(engine, hopts)), store: backing, engine: engine, metrics: metrics}, nil
 }
 
 // s2s loads our signing certificate and builds the token issuer and the
@@ -232,9 +239,18 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("photosync serving", "addr", ln.Addr().String(), "version", version)
+
+	adminSrv, err := serveAdmin(ctx, cfg, a, log, errc)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if adminSrv != nil {
+		defer adminSrv.Close()
+	}
 
 	select {
 	case err := <-errc:
@@ -251,4 +267,51 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 	}
 	log.Info("photosync stopped")
 	return nil
+}
+
+// serveAdmin starts the admin API on admin.listen, a listener of its own,
+// and returns its server (nil when admin.listen is empty). Serve errors go
+// to errc.
+func serveAdmin(ctx context.Context, cfg configs.Config, a *app, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	if cfg.Admin.Listen == "" {
+		return nil, nil
+	}
+	token := cfg.Admin.Token
+	if env := os.Getenv(configs.AdminTokenEnv); env != "" {
+		token = env
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
+	backing := a.store
+	h := admin.NewHandler(ctx, admin.Options{
+		Engine:    a.engine,
+		Metrics:   a.metrics,
+		Token:     token,
+		StoreName: storeName(cfg.Store),
+		Ready: func(ctx context.Context) error {
+			_, err := backing.Get(ctx, store.Key{Owner: "readyz.probe@photosync.invalid", Size: psync.DefaultSize})
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		Logger: log.With("component", "admin"),
+	})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin: %w", err)
+		}
+	}()
+	log.Info("admin api serving", "addr", ln.Addr().String(), "token_set", token != "")
+	return srv, nil
 }
