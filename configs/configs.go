@@ -42,6 +42,7 @@ type Config struct {
 	Store    Store    `yaml:"store"`
 	Identity Identity `yaml:"identity"`
 	Log      Log      `yaml:"log"`
+	Admin    Admin    `yaml:"admin"`
 }
 
 // Photos holds the photo-sync policy.
@@ -98,6 +99,17 @@ type Log struct {
 	Format string `yaml:"format"` // text or json. Default: text
 }
 
+// Admin configures the operators' HTTP API (inspect, forget, refresh, warm,
+// /metrics, /readyz), served on a listener of its own.
+type Admin struct {
+	Listen string `yaml:"listen"` // host:port; empty disables the admin API. Default: 127.0.0.1:9090
+	Token  string `yaml:"token"`  // bearer token; env PHOTOSYNC_ADMIN_TOKEN overrides. Required off loopback
+}
+
+// AdminTokenEnv names the environment variable that, when set, overrides
+// admin.token, so the token need not be written in the config file.
+const AdminTokenEnv = "PHOTOSYNC_ADMIN_TOKEN"
+
 // SharePointClientID is SharePoint's well-known principal ID, the default
 // s2s.client_id.
 const SharePointClientID = "00000003-0000-0ff1-ce00-000000000000"
@@ -128,6 +140,7 @@ func Default() Config {
 		Store:    Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
 		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
 		Log:      Log{Level: "info", Format: "text"},
+		Admin:    Admin{Listen: "127.0.0.1:9090"},
 	}
 }
 
@@ -293,7 +306,25 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
+	if c.Admin.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Admin.Listen)
+		switch {
+		case err != nil:
+			bad("admin.listen", "want host:port, got %q", c.Admin.Listen)
+		case c.Admin.Token == "" && os.Getenv(AdminTokenEnv) == "" && !loopbackHost(host):
+			bad("admin.listen", "%s is not loopback: set admin.token or %s", c.Admin.Listen, AdminTokenEnv)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// loopbackHost reports whether host (of host:port) only listens on loopback.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // checkHostPort accepts host or host:port, without a scheme or a path.

@@ -90,6 +90,7 @@ func demo(ctx context.Context, ln net.Listener, stdout, stderr io.Writer) error 
 	cfg.S2S.Realm = oauth.NewRealm()
 	cfg.Store.Path = filepath.Join(dir, "data")
 	cfg.Log.Level = "info"
+	cfg.Admin.Listen = "127.0.0.1:0" // a free port, so demos and tests never collide
 	if err := cfg.Validate(); err != nil {
 		ln.Close()
 		return err

@@ -31,6 +31,11 @@ Usage:
   photosync serve --config FILE [--check]   run the service (--check: validate the config and exit)
   photosync demo [--listen ADDR] [--for D]  run against an in-process Exchange simulator
   photosync version                         print the version
+  photosync warm --config FILE [--from FILE|-] [--concurrency N] [--sizes A,B] [--force]
+                                            pull photos for a list of people (one email a line)
+  photosync inspect --config FILE EMAIL [--json]   what is stored about one person's photos
+  photosync forget --config FILE EMAIL      clear one person's records so the next request pulls
+  photosync config check FILE               validate FILE and print it, secrets masked
 
 The config file's keys are documented in configs/photosync.example.yaml.
 `
@@ -53,6 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "warm":
+		err = warmCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "inspect":
+		err = inspectCmd(ctx, args[1:], stdout, stderr)
+	case "forget":
+		err = forgetCmd(ctx, args[1:], stdout, stderr)
+	case "config":
+		err = configCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -70,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errFailed):
+		return 1 // the command has said what failed
 	default:
 		fmt.Fprintf(stderr, "photosync: %v\n", err)
 		return 1

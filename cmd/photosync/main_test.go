@@ -169,6 +169,8 @@ store:
   path: data
 log:
   format: json
+admin:
+  listen: ""
 `, addr, sim.Host(), oauth.NewRealm())
 	path := filepath.Join(dir, "photosync.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {

@@ -108,6 +108,8 @@ store:
 %s
 log:
   format: json
+admin:
+  listen: ""
 `, addr, rs.sim.Host(), rs.realm, storeYAML)
 	if err := os.WriteFile(conf, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)

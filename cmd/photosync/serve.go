@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"photosync/admin"
 	"photosync/autodiscover"
 	"photosync/configs"
 	"photosync/oauth"
@@ -60,13 +61,16 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 // app is photosync wired from a config.
 type app struct {
 	handler http.Handler
-	engine  *psync.Engine
 	store   store.Store
+	engine  *psync.Engine // for the operator commands and the admin API
+	metrics *admin.Metrics
+	ready   func(context.Context) error // does the store answer?
 }
 
-// Close lets background pulls end (for at most the given context), then
-// closes the store.
-func (a *app) Close(ctx context.Context) error {
+// Close lets background pulls end (for at most 10s), then closes the store.
+func (a *app) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	_ = a.engine.Wait(ctx)
 	return a.store.Close()
 }
@@ -75,7 +79,7 @@ func (a *app) Close(ctx context.Context) error {
 func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []psync.Person) (*app, error) {
 	var backing store.Store
 	var locker psync.Locker
-	ready := func(context.Context) error { return nil }
+	var ready func(context.Context) error // does the store answer?
 	if cfg.Store.RedisURL != "" {
 		r, err := store.NewRedis(cfg.Store.RedisURL, store.RedisOptions{Prefix: cfg.Store.RedisPrefix})
 		if err != nil {
@@ -95,6 +99,13 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			return nil, err
 		}
 		backing = b
+		ready = func(ctx context.Context) error {
+			_, err := b.Get(ctx, store.Key{Owner: "readyz.probe@photosync.invalid", Size: psync.DefaultSize})
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
 	}
 	st := store.Store(backing)
 	if cfg.Store.MemoryLimit > 0 {
@@ -123,6 +134,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		Logger:         log.With("component", "http"),
 	}
 
+	metrics := admin.NewMetrics()
 	if cfg.Photos.ImportEnabled {
 		issuer, client, err := s2s(cfg, log)
 		if err != nil {
@@ -148,8 +160,11 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			return nil, err
 		}
 		eopts.Locator = locator
+		// The master's calls, not Autodiscover's, feed the latency histogram.
+		masterClient := *client
+		masterClient.Transport = metrics.Transport(client.Transport)
 		eopts.Master = &psync.Master{
-			Client:         client,
+			Client:         &masterClient,
 			Tokens:         issuer,
 			AllowHTTP:      cfg.Exchange.AllowHTTP,
 			MaxBytes:       int64(cfg.Photos.MaxBytes),
@@ -164,7 +179,8 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		backing.Close()
 		return nil, err
 	}
-	return &app{handler: psync.NewHandler(engine, hopts), engine: engine, store: backing}, nil
+	metrics.Export(engine.Stats())
+	return &app{handler: metrics.Wrap(psync.NewHandler(engine, hopts)), store: backing, engine: engine, metrics: metrics, ready: ready}, nil
 }
 
 // s2s loads our signing certificate and builds the token issuer and the
@@ -254,20 +270,29 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("photosync serving", "addr", ln.Addr().String(), "version", version)
 
+	adminSrv, err := serveAdmin(ctx, cfg, a, log, errc)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if adminSrv != nil {
+		defer adminSrv.Close()
+	}
+
 	select {
 	case err := <-errc:
-		a.Close(context.Background())
+		a.Close()
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	a.Close(shutdownCtx) // after the last request: pulls in flight may still store
+	a.Close() // after the last request: pulls in flight may still store
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
@@ -276,4 +301,44 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 	}
 	log.Info("photosync stopped")
 	return nil
+}
+
+// serveAdmin starts the admin API on admin.listen, a listener of its own,
+// and returns its server (nil when admin.listen is empty). Serve errors go
+// to errc.
+func serveAdmin(ctx context.Context, cfg configs.Config, a *app, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	if cfg.Admin.Listen == "" {
+		return nil, nil
+	}
+	token := cfg.Admin.Token
+	if env := os.Getenv(configs.AdminTokenEnv); env != "" {
+		token = env
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
+	h := admin.NewHandler(ctx, admin.Options{
+		Engine:    a.engine,
+		Metrics:   a.metrics,
+		Token:     token,
+		StoreName: storeName(cfg.Store),
+		Ready:     a.ready,
+		Logger:    log.With("component", "admin"),
+	})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin: %w", err)
+		}
+	}()
+	log.Info("admin api serving", "addr", ln.Addr().String(), "token_set", token != "")
+	return srv, nil
 }

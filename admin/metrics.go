@@ -1,0 +1,135 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	psync "photosync/sync"
+)
+
+// Metrics is photosync's Prometheus registry: the engine's own counters,
+// read when scraped (nothing is counted twice on the request path), the
+// photo routes' requests by route and status, and the master's latency.
+// Safe for concurrent use.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	master   *prometheus.HistogramVec
+}
+
+// NewMetrics returns a registry of the request and master metrics; Export
+// adds the engine's counters.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "photosync_http_requests_total",
+			Help: "Requests to the photo listener, by route and status.",
+		}, []string{"route", "code"}),
+		master: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "photosync_master_request_duration_seconds",
+			Help:    "Time to the response headers of each GetUserPhoto call to Exchange, by status.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"code"}),
+	}
+	m.reg.MustRegister(m.requests, m.master, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Export adds an engine's counters, read when scraped. Call it once.
+func (m *Metrics) Export(st *psync.Stats) {
+	for _, c := range []struct {
+		name, help string
+		read       func() int64
+	}{
+		{"photosync_photo_hits_total", "Photos served from the store with their timer running.", st.Hits.Load},
+		{"photosync_photo_misses_total", "Photo requests that needed a pull.", st.Misses.Load},
+		{"photosync_photo_stale_total", "Photos served from the store after their timer ran out.", st.Stale.Load},
+		{"photosync_coalesced_waits_total", "Requests answered by another request's pull.", st.Coalesced.Load},
+		{"photosync_pulls_total", "Pulls that asked the master.", st.Pulls.Load},
+		{"photosync_pull_errors_total", "Pulls that failed.", st.PullErrors.Load},
+		{"photosync_pulls_not_modified_total", "Pulls the master answered 304.", st.NotModified.Load},
+		{"photosync_store_errors_total", "Store reads and writes that failed.", st.StoreErrors.Load},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.read()) }))
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Wrap counts each request h answers by route and status. Routes are a
+// fixed set, never the path, so that no owner's address becomes a label.
+func (m *Metrics) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		m.requests.WithLabelValues(route(r.URL.Path), strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+func route(p string) string {
+	switch {
+	case p == "/photos/edit":
+		return "edit"
+	case strings.HasPrefix(p, "/photos/"):
+		return "photo"
+	case strings.EqualFold(p, "/_layouts/15/userphoto.aspx"):
+		return "userphoto"
+	case p == "/_layouts/15/metadata/json/1":
+		return "metadata"
+	case p == "/healthz", p == "/readyz":
+		return strings.TrimPrefix(p, "/")
+	case p == "/":
+		return "directory"
+	default:
+		return "other"
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Transport times each call made through next (nil: http.DefaultTransport)
+// into the master latency histogram. Give it to the master's client only,
+// not Autodiscover's.
+func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := next.RoundTrip(r)
+		code := "error"
+		if err == nil {
+			code = strconv.Itoa(resp.StatusCode)
+		}
+		m.master.WithLabelValues(code).Observe(time.Since(start).Seconds())
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

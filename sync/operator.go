@@ -1,0 +1,281 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdsync "sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"photosync/store"
+)
+
+// This file holds the operators' entry points: pull now (Refresh), say
+// everything known about a person (Inspect), start afresh (Forget) and pull
+// a list of people (Warm). They go through the same store and the same
+// single flight per photo as the request path, so an operator's pull and a
+// viewer's request for one photo never both reach the master.
+
+// RefreshOutcome says what a Refresh did.
+type RefreshOutcome uint8
+
+const (
+	// RefreshSkipped: the photo's timer was running, nothing was asked.
+	RefreshSkipped RefreshOutcome = iota
+	// RefreshPulled: the master sent a photo (new bytes or the same).
+	RefreshPulled
+	// RefreshNotModified: the master answered 304; the stored photo stands.
+	RefreshNotModified
+	// RefreshNoPhoto: the master says the owner has no photo.
+	RefreshNoPhoto
+	// RefreshFailed: the pull failed; the error timer runs.
+	RefreshFailed
+)
+
+func (o RefreshOutcome) String() string {
+	return [...]string{"skipped", "pulled", "not-modified", "no-photo", "failed"}[o]
+}
+
+// ErrImportDisabled is returned by Refresh when photos.import_enabled is off.
+var ErrImportDisabled = errors.New("sync: photo import is disabled")
+
+// Refresh pulls owner's photo at size from the master whatever the trigger
+// policy says. A photo whose timer runs (either timer) is skipped unless
+// force, which ends the timer first. It returns an error only when no pull
+// could be tried: import is off, the store failed, or ctx ended; a failed
+// pull is RefreshFailed with the master's error.
+func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (RefreshOutcome, error) {
+	if !e.opts.ImportEnabled {
+		return RefreshSkipped, ErrImportDisabled
+	}
+	key := store.Key{Owner: owner, Size: size}
+	prev, err := e.opts.Store.Get(ctx, key)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		e.stats.StoreErrors.Add(1)
+		return RefreshSkipped, fmt.Errorf("refreshing %s: reading the store: %w", key, err)
+	}
+	if found && prev.Timer.Alive(e.opts.Now()) {
+		if !force {
+			return RefreshSkipped, nil
+		}
+		// pull re-checks the timer inside the flight; end it so that the
+		// forced pull really asks the master.
+		ended := prev
+		ended.Timer = store.Timer{}
+		if err := e.opts.Store.Put(ctx, key, ended); err != nil {
+			e.stats.StoreErrors.Add(1)
+			return RefreshSkipped, fmt.Errorf("refreshing %s: ending the timer: %w", key, err)
+		}
+	}
+	e.stats.Misses.Add(1)
+	var res pullResult
+	select {
+	case <-ctx.Done():
+		return RefreshSkipped, ctx.Err()
+	case r := <-e.startPull(key, prev):
+		res = r.Val.(pullResult)
+		if r.Shared {
+			e.stats.Coalesced.Add(1)
+		}
+	}
+	switch {
+	case res.peerTimeout:
+		return RefreshFailed, errors.New("another replica's pull of this photo did not finish in time")
+	case res.failed:
+		return RefreshFailed, errors.New(res.rec.Error)
+	case res.rec.State == store.StateNoPhoto:
+		return RefreshNoPhoto, nil
+	case found && prev.State == store.StatePhoto && res.rec.Sum == prev.Sum && res.rec.ETag == prev.ETag:
+		return RefreshNotModified, nil
+	default:
+		return RefreshPulled, nil
+	}
+}
+
+// SizeReport is what is stored for one size of a person's photo.
+type SizeReport struct {
+	Size        string    `json:"size"`
+	Stored      bool      `json:"stored"` // false: nothing stored, the next request pulls
+	State       string    `json:"state,omitempty"`
+	ETag        string    `json:"etag,omitempty"` // ours, as served
+	MasterETag  string    `json:"master_etag,omitempty"`
+	Bytes       int       `json:"bytes"`
+	ContentType string    `json:"content_type,omitempty"`
+	Checksum    string    `json:"checksum,omitempty"`
+	PulledAt    time.Time `json:"pulled_at,omitzero"`
+	Timer       string    `json:"timer,omitempty"`
+	TimerUntil  time.Time `json:"timer_until,omitzero"`
+	Error       string    `json:"error,omitempty"`
+	ErrorAt     time.Time `json:"error_at,omitzero"`
+	StoreError  string    `json:"store_error,omitempty"` // the store could not read it
+}
+
+// Report is everything known about one person's photos.
+type Report struct {
+	Owner string       `json:"owner"`
+	Sizes []SizeReport `json:"sizes"`
+}
+
+// Inspect reports, per size, the stored record of owner's photo. A size
+// the store cannot read is reported with StoreError rather than failing the
+// whole report; Inspect fails only when ctx ends.
+func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
+	r := Report{Owner: owner, Sizes: make([]SizeReport, 0, len(Sizes))}
+	for _, size := range Sizes {
+		if err := ctx.Err(); err != nil {
+			return Report{}, err
+		}
+		sr := SizeReport{Size: size}
+		rec, err := e.opts.Store.Get(ctx, store.Key{Owner: owner, Size: size})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			sr.StoreError = err.Error()
+		default:
+			sr.Stored = true
+			sr.State = rec.State.String()
+			sr.MasterETag = rec.ETag
+			sr.Bytes = len(rec.Body)
+			sr.ContentType = rec.ContentType
+			sr.Checksum = rec.Sum
+			sr.PulledAt = rec.PulledAt
+			sr.Timer = rec.Timer.Kind.String()
+			sr.TimerUntil = rec.Timer.Until
+			sr.Error = rec.Error
+			sr.ErrorAt = rec.ErrorAt
+			if rec.State == store.StatePhoto && len(rec.Body) > 0 {
+				sr.ETag = etagOf(rec)
+			}
+		}
+		r.Sizes = append(r.Sizes, sr)
+	}
+	return r, nil
+}
+
+// forgetter is the part of the Locator that drops a cached answer;
+// *autodiscover.Client is one.
+type forgetter interface{ Forget(email string) }
+
+// Forget deletes owner's records and timers at every size, and the
+// Locator's cached Autodiscover answer, so that the next request pulls
+// afresh (Exchange's Remove-UserPhoto -ClearMailboxPhotoRecord, on our side).
+func (e *Engine) Forget(ctx context.Context, owner string) error {
+	var errs []error
+	for _, size := range Sizes {
+		if err := e.opts.Store.Delete(ctx, store.Key{Owner: owner, Size: size}); err != nil {
+			e.stats.StoreErrors.Add(1)
+			errs = append(errs, fmt.Errorf("forgetting %s/%s: %w", owner, size, err))
+		}
+	}
+	if f, ok := e.opts.Locator.(forgetter); ok {
+		f.Forget(owner)
+	}
+	return errors.Join(errs...)
+}
+
+// WarmOptions configures Warm.
+type WarmOptions struct {
+	// Sizes to pull for each person. Default: every size.
+	Sizes []string
+	// Concurrency bounds the pulls in flight. Default: 4.
+	Concurrency int
+	// Force pulls photos whose timer still runs.
+	Force bool
+	// Progress, when set, is called after each photo, from any goroutine
+	// but never twice at once, with the counts so far.
+	Progress func(WarmCounts)
+}
+
+// WarmCounts counts a warm's photos by outcome.
+type WarmCounts struct {
+	Total       int `json:"total"` // photos to do: people × sizes
+	Pulled      int `json:"pulled"`
+	NotModified int `json:"not_modified"`
+	NoPhoto     int `json:"no_photo"`
+	Failed      int `json:"failed"`
+	Skipped     int `json:"skipped"`
+}
+
+// Done is how many photos have been dealt with.
+func (c WarmCounts) Done() int {
+	return c.Pulled + c.NotModified + c.NoPhoto + c.Failed + c.Skipped
+}
+
+func (c *WarmCounts) add(o RefreshOutcome) {
+	switch o {
+	case RefreshPulled:
+		c.Pulled++
+	case RefreshNotModified:
+		c.NotModified++
+	case RefreshNoPhoto:
+		c.NoPhoto++
+	case RefreshFailed:
+		c.Failed++
+	default:
+		c.Skipped++
+	}
+}
+
+// Warm refreshes every size in opts.Sizes of every owner, at most
+// opts.Concurrency at a time, respecting the timers unless opts.Force. A
+// pull that fails counts as failed and starts its error timer, which is the
+// master's back-off: the next warm skips it until the timer ends. Owners
+// must be valid, lower-case addresses. Warm stops early, returning the
+// counts so far and ctx's error, when ctx ends; otherwise it returns the
+// first error that stopped a refresh before it reached the master (a store
+// failure), with every photo counted.
+func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (WarmCounts, error) {
+	sizes := opts.Sizes
+	if len(sizes) == 0 {
+		sizes = Sizes
+	}
+	n := opts.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	var (
+		mu       stdsync.Mutex
+		counts   = WarmCounts{Total: len(owners) * len(sizes)}
+		firstErr error
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, owner := range owners {
+		for _, size := range sizes {
+			if gctx.Err() != nil {
+				break
+			}
+			g.Go(func() error {
+				out, err := e.Refresh(gctx, owner, size, opts.Force)
+				if err != nil && out != RefreshFailed {
+					if ctxErr := gctx.Err(); ctxErr != nil {
+						return ctxErr
+					}
+					out = RefreshFailed
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				counts.add(out)
+				if opts.Progress != nil {
+					opts.Progress(counts)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return counts, err
+	}
+	if err := ctx.Err(); err != nil {
+		return counts, err
+	}
+	return counts, firstErr
+}
