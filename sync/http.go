@@ -58,6 +58,8 @@ func ViewerFrom(ctx context.Context) string {
 //	GET /_layouts/15/userphoto.aspx?accountname={email}&size=S|M|L
 //	                                      a placeholder when there is no photo
 //	GET /_layouts/15/metadata/json/1      our auth metadata document
+//	GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…   as Exchange
+//	GET /users/{id}/photo/$value, /users/{id}/photos/{size}/$value  as Graph
 //	GET /healthz
 func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	if opts.IdentityHeader == "" {
@@ -78,6 +80,7 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	ec.Match(get, "/photos/edit", h.edit)
 	ec.Match(get, "/photos/:email", h.native)
 	ec.Match(get, "/_layouts/15/userphoto.aspx", h.sharePoint)
+	h.registerDialects(ec)
 	ec.Match(get, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	if opts.Metadata != nil {
 		ec.Match(get, "/_layouts/15/metadata/json/1", echo.WrapHandler(opts.Metadata))
