@@ -39,6 +39,11 @@ type HandlerOptions struct {
 	Metadata http.Handler
 	// People, when set, are listed on a directory page at /.
 	People []Person
+	// Upstream, when set, is the application photosync stands in front of
+	// (sidecar mode): every request that is not for one of photosync's
+	// routes is passed to it unchanged, streaming and websockets included.
+	// Only its scheme and host are used.
+	Upstream *url.URL
 	// Logger receives one line per request. Default: discard.
 	Logger *slog.Logger
 }
@@ -87,6 +92,9 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	}
 	if len(opts.People) > 0 {
 		ec.GET("/", h.directory)
+	}
+	if opts.Upstream != nil {
+		ec.Use(h.sidecar(ec, opts.Upstream))
 	}
 	return ec
 }
