@@ -97,6 +97,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
+		Upstream:       cfg.UpstreamURL,
 		Logger:         log.With("component", "http"),
 	}
 
