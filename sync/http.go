@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -316,33 +315,6 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
-}
-
-var directoryPage = template.Must(template.New("directory").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>People</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;background:#f5f6f8;color:#222}
-h1{font-weight:600}
-ul{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:1rem}
-li{background:#fff;border-radius:8px;padding:1rem;text-align:center;box-shadow:0 1px 3px #0002}
-img{width:120px;height:120px;border-radius:50%;object-fit:cover;background:#ddd}
-.name{font-weight:600;margin-top:.5rem}.mail{font-size:.8rem;color:#666;word-break:break-all}
-</style></head><body>
-<h1>People</h1>
-<ul>{{range .}}
-<li><img src="/_layouts/15/userphoto.aspx?accountname={{.Email}}&amp;size=L" alt="Photo of {{.Name}}" width="120" height="120">
-<div class="name">{{.Name}}</div><div class="mail">{{.Email}}</div></li>{{end}}
-</ul>
-<p>Photos are pulled on demand from Exchange, then served from photosync's store.</p>
-</body></html>
-`))
-
-func (h *handler) directory(c echo.Context) error {
-	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
-	c.Response().Header().Set("Cache-Control", "no-cache")
-	c.Response().WriteHeader(http.StatusOK)
-	return directoryPage.Execute(c.Response(), h.opts.People)
 }
 
 // Compile-time check that the autodiscover client satisfies Locator.
