@@ -72,7 +72,7 @@ li{background:#fff;border-radius:10px;padding:1.25rem 1rem;text-align:center;box
 li.self{outline:2px solid #0969da}
 img{display:block;margin:0 auto;border-radius:50%;object-fit:cover;background:#d8dee4}
 .name{font-weight:600;margin-top:.75rem}
-.mail{font-size:.8rem;color:#656d76;word-break:break-all;margin-top:.25rem}
+.mail{font-size:.78rem;color:#656d76;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-top:.25rem}
 .change{display:inline-block;margin-top:.6rem;font-size:.85rem;color:#0969da}
 footer{padding:0 2rem 2rem;color:#656d76;font-size:.85rem}
 </style></head><body>
@@ -80,7 +80,7 @@ footer{padding:0 2rem 2rem;color:#656d76;font-size:.85rem}
 <main><ul>{{range .Cards}}
 <li{{if .Self}} class="self"{{end}}>
 <img src="{{.Src}}" srcset="{{.SrcSet}}" width="{{$.Pixels}}" height="{{$.Pixels}}" alt="Photo of {{.Name}}" data-email="{{.Email}}">
-<div class="name">{{.Name}}</div><div class="mail">{{.Email}}</div>
+<div class="name">{{.Name}}</div><div class="mail" title="{{.Email}}">{{.Email}}</div>
 {{- if .Self}}
 <a class="change" href="/photos/edit">Change your photo</a>{{end}}
 </li>{{end}}
