@@ -43,6 +43,12 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	Log      Log      `yaml:"log"`
 	Admin    Admin    `yaml:"admin"`
+
+	// Upstream, when set, is the application photosync stands in front of
+	// (sidecar mode): http(s)://host[:port]. Default: "" (photo routes only)
+	Upstream string `yaml:"upstream"`
+	// UpstreamURL is Upstream parsed, filled by validation; nil when unset.
+	UpstreamURL *url.URL `yaml:"-"`
 }
 
 // Photos holds the photo-sync policy.
@@ -211,6 +217,15 @@ func (c *Config) validate(doc *yaml.Node) error {
 		bad("listen", "want host:port, got %q", c.Listen)
 	}
 
+	c.UpstreamURL = nil
+	if c.Upstream != "" {
+		u, err := parseUpstream(c.Upstream)
+		if err != nil {
+			bad("upstream", "%v", err)
+		}
+		c.UpstreamURL = u
+	}
+
 	if c.Photos.Expiration <= 0 {
 		bad("photos.expiration", "must be positive")
 	}
@@ -325,6 +340,23 @@ func loopbackHost(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// parseUpstream accepts http(s)://host[:port] with nothing after it but an
+// optional "/": requests reach the application with their own path unchanged.
+func parseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("want an http or https URL, got %q", s)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("want an http or https URL, got %q", s)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("want a host in %q", s)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("want scheme://host[:port] only, got %q", s)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }
 
 // checkHostPort accepts host or host:port, without a scheme or a path.

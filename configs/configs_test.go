@@ -145,6 +145,11 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 		{"wrong type", minimal + "photos:\n  import_enabled: maybe\n", []string{"line 9", "maybe"}},
 		{"not yaml", "photos: [\n", []string{"not valid YAML"}},
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
+		{"upstream without scheme", "upstream: 127.0.0.1:3000\n" + minimal, []string{"line 1", "upstream: want an http or https URL"}},
+		{"upstream ftp", "upstream: ftp://app:21\n" + minimal, []string{"line 1", "upstream: want an http or https URL"}},
+		{"upstream without host", "upstream: http:///x\n" + minimal, []string{"line 1", "upstream: want a host"}},
+		{"upstream with a path", "upstream: http://127.0.0.1:3000/app\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
+		{"upstream with a password", "upstream: http://u:p@127.0.0.1:3000\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
 		{"token lifetime", minimal + "  token_lifetime: 1m\n", []string{"s2s.token_lifetime"}},
 	}
 	for _, tt := range tests {
@@ -159,6 +164,28 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestUpstream(t *testing.T) {
+	tests := []struct{ value, want string }{
+		{"", ""},
+		{"http://127.0.0.1:3000", "http://127.0.0.1:3000"},
+		{"https://app.internal/", "https://app.internal"},
+		{"http://[::1]:3000", "http://[::1]:3000"},
+	}
+	for _, tt := range tests {
+		c, err := Parse([]byte("upstream: \"" + tt.value + "\"\n" + minimal))
+		if err != nil {
+			t.Fatalf("upstream %q: %v", tt.value, err)
+		}
+		got := ""
+		if c.UpstreamURL != nil {
+			got = c.UpstreamURL.String()
+		}
+		if got != tt.want {
+			t.Errorf("upstream %q parsed as %q, want %q", tt.value, got, tt.want)
+		}
 	}
 }
 

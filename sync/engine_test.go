@@ -367,22 +367,8 @@ func waitCalls(t *testing.T, e *env, want int) int {
 	return want
 }
 
-// outcome classifies a response's Cache-Status: hit, stale, pulled or
-// coalesced.
-func outcome(resp *http.Response) string {
-	cs := resp.Header.Get("Cache-Status")
-	switch {
-	case strings.Contains(cs, "; collapsed"):
-		return "coalesced"
-	case strings.Contains(cs, "; fwd-status="):
-		return "pulled"
-	case strings.Contains(cs, "; detail="):
-		return "stale"
-	case strings.HasPrefix(cs, "photosync; hit; ttl="):
-		return "hit"
-	}
-	return cs
-}
+// outcome says how a response was served: hit, stale, pulled or coalesced.
+func outcome(resp *http.Response) string { return psync.OutcomeOf(resp.Header.Get("Cache-Status")) }
 
 func readAll(t *testing.T, resp *http.Response) []byte {
 	t.Helper()

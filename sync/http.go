@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -41,6 +40,11 @@ type HandlerOptions struct {
 	People []Person
 	// Ready reports whether the store answers, for /readyz. Default: ready.
 	Ready func(ctx context.Context) error
+	// Upstream, when set, is the application photosync stands in front of
+	// (sidecar mode): every request that is not for one of photosync's
+	// routes is passed to it unchanged, streaming and websockets included.
+	// Only its scheme and host are used.
+	Upstream *url.URL
 	// Logger receives one line per request. Default: discard.
 	Logger *slog.Logger
 }
@@ -60,6 +64,8 @@ func ViewerFrom(ctx context.Context) string {
 //	GET /_layouts/15/userphoto.aspx?accountname={email}&size=S|M|L
 //	                                      a placeholder when there is no photo
 //	GET /_layouts/15/metadata/json/1      our auth metadata document
+//	GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…   as Exchange
+//	GET /users/{id}/photo/$value, /users/{id}/photos/{size}/$value  as Graph
 //	GET /healthz
 func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	if opts.IdentityHeader == "" {
@@ -80,6 +86,7 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	ec.Match(get, "/photos/edit", h.edit)
 	ec.Match(get, "/photos/:email", h.native)
 	ec.Match(get, "/_layouts/15/userphoto.aspx", h.sharePoint)
+	h.registerDialects(ec)
 	ec.Match(get, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	ec.Match(get, "/readyz", h.ready)
 	if opts.Metadata != nil {
@@ -87,6 +94,9 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	}
 	if len(opts.People) > 0 {
 		ec.GET("/", h.directory)
+	}
+	if opts.Upstream != nil {
+		ec.Use(h.sidecar(ec, opts.Upstream))
 	}
 	return ec
 }
@@ -225,7 +235,9 @@ func cacheStatus(p Photo) string {
 		b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
 	case p.Outcome == OutcomeStale && !p.Placeholder && p.Body != nil:
 		b = append(b, "hit; ttl="...)
-		b = strconv.AppendInt(b, -int64(p.Expired/time.Second), 10)
+		// Negative ttl means stale (RFC 9211 §2.4); at least one second so
+		// a copy that just expired does not read as fresh.
+		b = strconv.AppendInt(b, -max(1, int64(p.Expired/time.Second)), 10)
 	default:
 		fwd := "miss"
 		if p.MasterStatus == http.StatusNotModified {
@@ -258,6 +270,25 @@ func cacheStatus(p Photo) string {
 		b = append(b, detail...)
 	}
 	return string(b)
+}
+
+// OutcomeOf reads back what a Cache-Status value written by photosync says:
+// "hit", "stale", "pulled", "coalesced", or "" when it is not photosync's.
+// Tests and tooling use it to tell how a photo was served.
+func OutcomeOf(cacheStatus string) string {
+	switch {
+	case strings.HasPrefix(cacheStatus, "photosync; hit; ttl=-"):
+		return OutcomeStale.String()
+	case strings.HasPrefix(cacheStatus, "photosync; hit; ttl="):
+		return OutcomeHit.String()
+	case !strings.HasPrefix(cacheStatus, "photosync; fwd="):
+		return ""
+	case strings.Contains(cacheStatus, "; collapsed"):
+		return OutcomeCoalesced.String()
+	case strings.Contains(cacheStatus, "; fwd-status="):
+		return OutcomePulled.String()
+	}
+	return OutcomeStale.String() // answered without the master: cold deadline, max-stale, …
 }
 
 // etagMatch applies If-None-Match's weak comparison (RFC 9110 §13.1.2).
@@ -377,33 +408,6 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
-}
-
-var directoryPage = template.Must(template.New("directory").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>People</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;background:#f5f6f8;color:#222}
-h1{font-weight:600}
-ul{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:1rem}
-li{background:#fff;border-radius:8px;padding:1rem;text-align:center;box-shadow:0 1px 3px #0002}
-img{width:120px;height:120px;border-radius:50%;object-fit:cover;background:#ddd}
-.name{font-weight:600;margin-top:.5rem}.mail{font-size:.8rem;color:#666;word-break:break-all}
-</style></head><body>
-<h1>People</h1>
-<ul>{{range .}}
-<li><img src="/_layouts/15/userphoto.aspx?accountname={{.Email}}&amp;size=L" alt="Photo of {{.Name}}" width="120" height="120">
-<div class="name">{{.Name}}</div><div class="mail">{{.Email}}</div></li>{{end}}
-</ul>
-<p>Photos are pulled on demand from Exchange, then served from photosync's store.</p>
-</body></html>
-`))
-
-func (h *handler) directory(c echo.Context) error {
-	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
-	c.Response().Header().Set("Cache-Control", "no-cache")
-	c.Response().WriteHeader(http.StatusOK)
-	return directoryPage.Execute(c.Response(), h.opts.People)
 }
 
 // Compile-time check that the autodiscover client satisfies Locator.

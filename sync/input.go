@@ -27,13 +27,17 @@ func CanonicalSize(s string) (string, bool) {
 	return "", false
 }
 
-// SharePointSize maps userphoto.aspx's S, M and L (any case; "" is M).
+// SharePointSize maps userphoto.aspx's S, M and L (any case; "" is M). As
+// a photosync extension it also takes an Exchange size code, so pages can
+// build srcset from the HR sizes and still get the placeholder.
 func SharePointSize(s string) (string, bool) {
 	if s == "" {
 		s = "M"
 	}
-	size, ok := sharePointSizes[strings.ToUpper(s)]
-	return size, ok
+	if size, ok := sharePointSizes[strings.ToUpper(s)]; ok {
+		return size, true
+	}
+	return CanonicalSize(s)
 }
 
 var (

@@ -15,8 +15,8 @@ const placeholderETag = `"placeholder-1"`
 // newPlaceholders draws the "no photo" silhouette SharePoint shows, once
 // per size photosync's SharePoint route serves.
 func newPlaceholders() map[string][]byte {
-	m := make(map[string][]byte, len(sharePointSizes))
-	for _, size := range sharePointSizes {
+	m := make(map[string][]byte, len(Sizes))
+	for _, size := range Sizes {
 		m[size] = drawPlaceholder(pixels(size))
 	}
 	return m

@@ -131,6 +131,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
 		Ready:          ready,
+		Upstream:       cfg.UpstreamURL,
 		Logger:         log.With("component", "http"),
 	}
 
