@@ -18,7 +18,8 @@
 // Everything Exchange sends back is untrusted: bodies and nesting are bounded,
 // DTDs are refused, elements are matched by namespace URI (never by prefix) and
 // every URL handed out must be absolute https (http only with AllowHTTP) with a
-// host and no userinfo.
+// host within AllowedHosts and no userinfo. A URL that fails is an error
+// before any request is made to it.
 package autodiscover
 
 import (
@@ -88,6 +89,11 @@ type Options struct {
 	// AllowHTTP lets http:// URLs from Exchange (redirects, settings) through.
 	// Default: false, https only.
 	AllowHTTP bool
+	// AllowedHosts are the hosts Exchange may send the Client to: every
+	// redirect and every URL in an answer must match one of them, so a
+	// hostile or broken Autodiscover cannot steer requests (and tokens)
+	// elsewhere. Default: DefaultHosts(Domain).
+	AllowedHosts Hosts
 	// Scheme of the first URL: "https" or, only with AllowHTTP, "http".
 	// Default: "https".
 	Scheme string
@@ -116,6 +122,7 @@ type Client struct {
 	tokens    TokenSource
 	hc        *http.Client
 	allowHTTP bool
+	allowed   Hosts
 	cacheTTL  time.Duration
 	errorTTL  time.Duration
 	maxHops   int
@@ -157,6 +164,15 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	allowed := opts.AllowedHosts
+	if len(allowed) == 0 && first != nil {
+		allowed = DefaultHosts(opts.Domain)
+	}
+	if err := allowed.Check(); err != nil {
+		bad("allowed hosts: %w", err)
+	} else if first != nil && !allowed.Match(first.Host) {
+		bad("domain %s is outside the allowed hosts (%s)", first.Host, allowed)
+	}
 	if opts.Tokens == nil {
 		bad("no token source")
 	}
@@ -187,6 +203,7 @@ func New(opts Options) (*Client, error) {
 		tokens:    opts.Tokens,
 		hc:        hc,
 		allowHTTP: opts.AllowHTTP,
+		allowed:   allowed,
 		cacheTTL:  orDefault(opts.CacheTTL, time.Hour),
 		errorTTL:  orDefault(opts.ErrorTTL, time.Minute),
 		maxHops:   opts.MaxRedirects,
@@ -413,3 +430,7 @@ func sanitize(s string, limit int, asciiOnly bool) string {
 }
 
 var _ TokenSource = TokenFunc(nil)
+
+// AllowedHosts returns the host patterns the Client enforces, defaults
+// applied; the master client re-checks photo URLs against the same list.
+func (c *Client) AllowedHosts() Hosts { return append(Hosts(nil), c.allowed...) }

@@ -132,7 +132,7 @@ func (c *Client) settings(s Settings, ur userResponse, from *url.URL) (Settings,
 
 // checkURL parses a URL that came from Exchange and refuses what the
 // Client must not call: not absolute, a scheme other than https (or http
-// with AllowHTTP), no host, userinfo.
+// with AllowHTTP), no host, userinfo, a host outside AllowedHosts.
 func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("autodiscover: %s %q: %s", setting, sanitize(raw, 300, false), why)
@@ -156,6 +156,9 @@ func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 		return nil, bad("no host")
 	case u.User != nil:
 		return nil, bad("userinfo refused")
+	case !c.allowed.Match(u.Host):
+		return nil, bad("host " + u.Hostname() + " is outside the allowed hosts (" + c.allowed.String() +
+			"); add it to exchange.allowed_hosts if it is yours")
 	}
 	return u, nil
 }

@@ -61,6 +61,11 @@ type Exchange struct {
 	AllowHTTP          bool     `yaml:"allow_http"`          // plain http refused unless true
 	Timeout            Duration `yaml:"timeout"`             // one HTTP exchange with Exchange. Default: 15s
 	AutodiscoverCache  Duration `yaml:"autodiscover_cache"`  // how long an Autodiscover answer is kept. Default: 1h
+	// AllowedHosts are host patterns (mail.contoso.com, *.contoso.com, an IP)
+	// every URL from Autodiscover and every redirect must match.
+	// Default (empty): the autodiscover domain's parent domain and its
+	// subdomains, or the host itself for an IP or a single-label name.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // S2S holds our side of the server-to-server OAuth trust.
@@ -223,6 +228,11 @@ func (c *Config) validate(doc *yaml.Node) error {
 			bad("s2s.realm", "want a GUID such as 6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b, got %q", c.S2S.Realm)
 		}
 	}
+	for _, p := range c.Exchange.AllowedHosts {
+		if !validHostPattern(p) {
+			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses without scheme or port, got %q", p)
+		}
+	}
 	if c.Exchange.Timeout <= 0 {
 		bad("exchange.timeout", "must be positive")
 	}
@@ -293,6 +303,17 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("want host[:port], got %q", s)
 	}
 	return nil
+}
+
+var hostPatternRE = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+
+// validHostPattern accepts what autodiscover.Hosts accepts: a host name,
+// *.domain or an IP address.
+func validHostPattern(p string) bool {
+	if _, err := netip.ParseAddr(p); err == nil {
+		return true
+	}
+	return len(p) <= 253 && hostPatternRE.MatchString(p)
 }
 
 func validHeaderName(s string) bool {

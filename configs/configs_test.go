@@ -145,6 +145,8 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 		{"wrong type", minimal + "photos:\n  import_enabled: maybe\n", []string{"line 9", "maybe"}},
 		{"not yaml", "photos: [\n", []string{"not valid YAML"}},
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
+		{"bad allowed host", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"https://evil.net\"]\n", 1), []string{"line 4", "exchange.allowed_hosts", `"https://evil.net"`}},
+		{"allowed host with port", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"mail.contoso.com:443\", \"*\"]\n", 1), []string{"exchange.allowed_hosts", `"mail.contoso.com:443"`, `"*"`}},
 		{"token lifetime", minimal + "  token_lifetime: 1m\n", []string{"s2s.token_lifetime"}},
 	}
 	for _, tt := range tests {
@@ -194,4 +196,15 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestAllowedHostsAccepted(t *testing.T) {
+	doc := strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"mail.fabrikam.com\", \"10.0.0.5\", \"::1\"]\n", 1)
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Exchange.AllowedHosts, " "); got != "*.contoso.com mail.fabrikam.com 10.0.0.5 ::1" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
 }

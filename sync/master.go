@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"photosync/autodiscover"
 )
 
 // DefaultMaxBytes is the largest photo a Master accepts unless told otherwise.
@@ -25,6 +27,10 @@ type Master struct {
 	Tokens TokenSource
 	// AllowHTTP accepts http:// photo URLs; https is required otherwise.
 	AllowHTTP bool
+	// AllowedHosts re-checks the photos URL from Autodiscover before a token
+	// is minted for its host (the Client checked it already; this keeps the
+	// master safe when fed from elsewhere). Nil: any host.
+	AllowedHosts autodiscover.Hosts
 	// MaxBytes bounds the photo body. Default: DefaultMaxBytes.
 	MaxBytes int64
 }
@@ -67,9 +73,9 @@ type fetched struct {
 
 // PhotoURL builds the GetUserPhoto URL from an ExternalPhotosUrl, checking
 // that it is absolute, https (or http when allowed) and carries no
-// credentials. Exchange hands out the photos URL as the EWS handler plus
+// credentials, and that its host matches allowed (nil: any host). Exchange hands out the photos URL as the EWS handler plus
 // "/s"; a bare EWS URL is accepted too.
-func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
+func PhotoURL(photosURL, email, size string, allowHTTP bool, allowed autodiscover.Hosts) (string, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(photosURL), "/"))
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
 		return "", fmt.Errorf("master: photos URL %q is not an absolute URL", photosURL)
@@ -84,6 +90,9 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
 	}
 	if u.User != nil {
 		return "", fmt.Errorf("master: photos URL for %s carries credentials; refused", u.Host)
+	}
+	if allowed != nil && !allowed.Match(u.Host) {
+		return "", fmt.Errorf("master: photos URL host %s is outside exchange.allowed_hosts (%s); refused", u.Hostname(), allowed)
 	}
 	lower := strings.ToLower(u.Path)
 	switch {
@@ -103,7 +112,7 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
 // sent in If-None-Match. The result's status is 200 (with the photo), 304 or
 // 404; any other answer is an error.
 func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string) (fetched, error) {
-	target, err := PhotoURL(photosURL, email, size, m.AllowHTTP)
+	target, err := PhotoURL(photosURL, email, size, m.AllowHTTP, m.AllowedHosts)
 	if err != nil {
 		return fetched{}, err
 	}

@@ -112,13 +112,14 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		checkExchange(ctx, client, scheme+"://"+cfg.Exchange.AutodiscoverDomain+"/autodiscover/metadata/json/1", log)
 		locator, err := autodiscover.New(autodiscover.Options{
-			Domain:     cfg.Exchange.AutodiscoverDomain,
-			Scheme:     scheme,
-			Tokens:     issuer,
-			HTTPClient: client,
-			AllowHTTP:  cfg.Exchange.AllowHTTP,
-			CacheTTL:   cfg.Exchange.AutodiscoverCache.D(),
-			Logger:     log.With("component", "autodiscover"),
+			Domain:       cfg.Exchange.AutodiscoverDomain,
+			Scheme:       scheme,
+			Tokens:       issuer,
+			HTTPClient:   client,
+			AllowHTTP:    cfg.Exchange.AllowHTTP,
+			AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
+			CacheTTL:     cfg.Exchange.AutodiscoverCache.D(),
+			Logger:       log.With("component", "autodiscover"),
 		})
 		if err != nil {
 			backing.Close()
@@ -126,10 +127,11 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		eopts.Locator = locator
 		eopts.Master = &psync.Master{
-			Client:    client,
-			Tokens:    issuer,
-			AllowHTTP: cfg.Exchange.AllowHTTP,
-			MaxBytes:  int64(cfg.Photos.MaxBytes),
+			Client:       client,
+			Tokens:       issuer,
+			AllowHTTP:    cfg.Exchange.AllowHTTP,
+			AllowedHosts: locator.AllowedHosts(),
+			MaxBytes:     int64(cfg.Photos.MaxBytes),
 		}
 		hopts.Locator = locator
 		hopts.Metadata = issuer.MetadataHandler()
