@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -170,6 +171,11 @@ func (s *Server) writeUserResponse(out *bytes.Buffer, host, mailbox string, requ
 	esc := func(v string) { _ = xml.EscapeText(out, []byte(v)) }
 	out.WriteString(`<UserResponse>`)
 	b := s.behavior(mailbox)
+	if b.OnHost != "" {
+		if h, _, err := net.SplitHostPort(host); (err == nil && !strings.EqualFold(h, b.OnHost)) || (err != nil && !strings.EqualFold(host, b.OnHost)) {
+			b = AutodiscoverBehavior{}
+		}
+	}
 	u, known := s.user(mailbox)
 	code, msg := b.ErrorCode, b.ErrorMessage
 	if code == "" && !known {

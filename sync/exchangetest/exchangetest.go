@@ -93,6 +93,10 @@ type AutodiscoverBehavior struct {
 	// RedirectTarget is the address (RedirectAddress) or URL (RedirectUrl)
 	// sent back in RedirectTarget.
 	RedirectTarget string
+	// OnHost, when set, limits the behavior to requests that came to this
+	// host name (Options.Hostnames); others get the normal answer. Empty:
+	// every host.
+	OnHost string
 	// OmitSettings are answered in UserSettingErrors as
 	// SettingIsNotAvailable instead of a value.
 	OmitSettings []string
@@ -117,6 +121,11 @@ type Options struct {
 	// ChallengeRealm, when set, adds realm="…" to the 401 Bearer challenge
 	// (a test mode; Exchange's own challenge has no realm).
 	ChallengeRealm string
+	// Hostnames are extra DNS names the server answers as: they go into its
+	// TLS certificate, and Client and DialContext connect them (any port) to
+	// the server, without DNS. URLs the server hands out use the Host a
+	// request came to, so a test can build a deployment of several names.
+	Hostnames []string
 	// Addr is the listen address. Empty means "127.0.0.1:0".
 	Addr string
 	// Logger receives debug lines about requests. Nil discards.
@@ -127,6 +136,7 @@ type Options struct {
 type Request struct {
 	Kind        string // one of the Kind constants
 	Method      string
+	Host        string // the Host header: the name the client called
 	Path        string
 	Email       string // photo: email parameter; autodiscover: mailboxes, comma-separated
 	Size        string // photo: size parameter as sent
@@ -215,7 +225,7 @@ func NewServer(opts Options) *Server {
 		s.AddUser(u)
 	}
 
-	pki, err := newPKI()
+	pki, err := newPKI(opts.Hostnames)
 	if err != nil {
 		panic(fmt.Sprintf("exchangetest: generating certificates: %v", err))
 	}
@@ -243,6 +253,7 @@ func NewServer(opts Options) *Server {
 	s.client = &http.Client{Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pki.caPool},
 		ForceAttemptHTTP2: true,
+		DialContext:       s.DialContext,
 	}}
 	go func() {
 		defer close(s.done)
@@ -269,6 +280,26 @@ func (s *Server) URL() string { return "https://" + s.Host() }
 
 // Host returns host:port of the server: the autodiscover domain to configure.
 func (s *Server) Host() string { return s.ln.Addr().String() }
+
+// DialContext connects to the server when addr's host is localhost, a
+// loopback address or one of Options.Hostnames, whatever the port; any
+// other host is refused, so a test never reaches the network. Put it in a
+// client's http.Transport to reach the server under its hostnames.
+func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("exchangetest: dial %q: %w", addr, err)
+	}
+	known := host == "localhost" || host == "127.0.0.1" || host == "::1"
+	for _, h := range s.opts.Hostnames {
+		known = known || strings.EqualFold(h, host)
+	}
+	if !known {
+		return nil, fmt.Errorf("exchangetest: dial %s: no such host in the simulator", host)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, s.ln.Addr().String())
+}
 
 // CACertPEM returns the PEM of the CA that signed the server's certificate.
 func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
@@ -483,7 +514,7 @@ func (w *recorder) Write(p []byte) (int, error) {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
-	entry := Request{Method: r.Method, Path: r.URL.Path, IfNoneMatch: r.Header.Get("If-None-Match")}
+	entry := Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, IfNoneMatch: r.Header.Get("If-None-Match")}
 	switch r.URL.Path {
 	case photoPath:
 		entry.Kind = KindPhoto
