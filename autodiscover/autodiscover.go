@@ -2,14 +2,20 @@
 // Autodiscover, as SharePoint Server 2013 does before it pulls a photo.
 //
 // The model: one configured domain (SharePoint's ExchangeAutodiscoverDomain)
-// names one endpoint, https://{domain}/autodiscover/autodiscover.svc; no
-// "autodiscover." prefix is added and no other endpoint is guessed. A Lookup
-// POSTs a SOAP GetUserSettings request for one mailbox there, carrying an S2S
-// bearer token that acts as that mailbox toward the host called, and follows
-// what Exchange answers: HTTP redirects and RedirectUrl (another endpoint),
-// RedirectAddress (another mailbox, asked for at the configured endpoint
-// again). All hops together are capped by MaxRedirects, and no endpoint or
-// mailbox is visited twice.
+// names the first endpoint, https://{domain}/autodiscover/autodiscover.svc.
+// With Fallback, when it does not answer (unreachable, an HTTP error), the
+// endpoints Outlook tries for the mailbox's email domain follow in order
+// (PROTOCOLS §2.4): https://{d}/…, https://autodiscover.{d}/…, the
+// unauthenticated HTTP redirect probe, DNS SRV _autodiscover._tcp.{d}. A
+// Lookup POSTs a SOAP GetUserSettings request for one mailbox, carrying an
+// S2S bearer token that acts as that mailbox toward the host called; where
+// SOAP is not offered (404) it asks POX autodiscover.xml on the same host.
+// It follows what Exchange answers: HTTP redirects and RedirectUrl (another
+// endpoint), RedirectAddress (another mailbox, whose lookup starts over).
+// All hops together are capped by MaxRedirects, and no endpoint or mailbox
+// is visited twice. An answer from Exchange (InvalidUser, a refused URL, a
+// loop) ends the lookup; only an endpoint that does not answer lets the
+// next one be tried.
 //
 // Answers are cached per mailbox, good ones for CacheTTL and failures for
 // ErrorTTL so that a broken Autodiscover is not hammered; concurrent Lookups
@@ -27,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -94,6 +101,14 @@ type Options struct {
 	// hostile or broken Autodiscover cannot steer requests (and tokens)
 	// elsewhere. Default: DefaultHosts(Domain).
 	AllowedHosts Hosts
+	// Fallback, when true, tries the other endpoints real clients try after
+	// the configured domain fails to answer (PROTOCOLS §2.4): https://{email
+	// domain}/…, https://autodiscover.{email domain}/…, the unauthenticated
+	// HTTP redirect probe, and DNS SRV _autodiscover._tcp.{email domain}.
+	// Each must still be within AllowedHosts. Default: false, only Domain.
+	Fallback bool
+	// Resolver looks up the SRV record. Default: net.DefaultResolver.
+	Resolver Resolver
 	// Scheme of the first URL: "https" or, only with AllowHTTP, "http".
 	// Default: "https".
 	Scheme string
@@ -123,6 +138,8 @@ type Client struct {
 	hc        *http.Client
 	allowHTTP bool
 	allowed   Hosts
+	fallback  bool
+	resolver  Resolver
 	cacheTTL  time.Duration
 	errorTTL  time.Duration
 	maxHops   int
@@ -204,6 +221,8 @@ func New(opts Options) (*Client, error) {
 		hc:        hc,
 		allowHTTP: opts.AllowHTTP,
 		allowed:   allowed,
+		fallback:  opts.Fallback,
+		resolver:  opts.Resolver,
 		cacheTTL:  orDefault(opts.CacheTTL, time.Hour),
 		errorTTL:  orDefault(opts.ErrorTTL, time.Minute),
 		maxHops:   opts.MaxRedirects,
@@ -215,6 +234,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.resolver == nil {
+		c.resolver = net.DefaultResolver
 	}
 	c.cache = cache.New(c.cacheTTL, max(c.cacheTTL, time.Minute))
 	return c, nil

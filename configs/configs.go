@@ -66,6 +66,10 @@ type Exchange struct {
 	// Default (empty): the autodiscover domain's parent domain and its
 	// subdomains, or the host itself for an IP or a single-label name.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AutodiscoverFallback tries the email domain's endpoints (https://{d},
+	// https://autodiscover.{d}, the HTTP redirect probe, DNS SRV) when the
+	// configured domain does not answer. Default: true
+	AutodiscoverFallback bool `yaml:"autodiscover_fallback"`
 }
 
 // S2S holds our side of the server-to-server OAuth trust.
@@ -116,8 +120,9 @@ func Default() Config {
 			PullTimeout:     Duration(30 * time.Second),
 		},
 		Exchange: Exchange{
-			Timeout:           Duration(15 * time.Second),
-			AutodiscoverCache: Duration(time.Hour),
+			Timeout:              Duration(15 * time.Second),
+			AutodiscoverCache:    Duration(time.Hour),
+			AutodiscoverFallback: true,
 		},
 		S2S: S2S{
 			ClientID:      SharePointClientID,

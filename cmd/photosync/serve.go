@@ -118,6 +118,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			HTTPClient:   client,
 			AllowHTTP:    cfg.Exchange.AllowHTTP,
 			AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
+			Fallback:     cfg.Exchange.AutodiscoverFallback,
 			CacheTTL:     cfg.Exchange.AutodiscoverCache.D(),
 			Logger:       log.With("component", "autodiscover"),
 		})

@@ -50,7 +50,8 @@ const (
 const (
 	KindPhoto        = "photo"        // GET …/EWS/Exchange.asmx/s/GetUserPhoto
 	KindAutodiscover = "autodiscover" // POST /autodiscover/autodiscover.svc
-	KindProbe        = "probe"        // /autodiscover/autodiscover.xml (header probe)
+	KindProbe        = "probe"        // GET /autodiscover/autodiscover.xml (header probe)
+	KindPOX          = "pox"          // POST /autodiscover/autodiscover.xml
 	KindMetadata     = "metadata"     // GET /autodiscover/metadata/json/1
 	KindECP          = "ecp"          // GET /ecp/PersonalSettings/EditAccount.aspx
 	KindOther        = "other"        // any other path: 404
@@ -121,6 +122,9 @@ type Options struct {
 	// ChallengeRealm, when set, adds realm="…" to the 401 Bearer challenge
 	// (a test mode; Exchange's own challenge has no realm).
 	ChallengeRealm string
+	// POXOnly makes the SOAP service answer 404, as an Exchange that offers
+	// only POX autodiscover.xml does (PROTOCOLS §2.2).
+	POXOnly bool
 	// Hostnames are extra DNS names the server answers as: they go into its
 	// TLS certificate, and Client and DialContext connect them (any port) to
 	// the server, without DNS. URLs the server hands out use the Host a
@@ -521,8 +525,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.servePhoto(rec, r, &entry)
 	case autodiscoverPath:
 		entry.Kind = KindAutodiscover
+		if s.opts.POXOnly {
+			http.NotFound(rec, r)
+			break
+		}
 		s.serveAutodiscover(rec, r, &entry)
 	case probePath:
+		if r.Method == http.MethodPost {
+			entry.Kind = KindPOX
+			s.servePOX(rec, r, &entry)
+			break
+		}
 		entry.Kind = KindProbe
 		s.serveProbe(rec, r)
 	case metadataPath:
