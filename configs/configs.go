@@ -79,6 +79,22 @@ type S2S struct {
 	Realm         string   `yaml:"realm"`          // our realm, a GUID
 	ClientID      string   `yaml:"client_id"`      // Default: SharePoint's 00000003-0000-0ff1-ce00-000000000000
 	TokenLifetime Duration `yaml:"token_lifetime"` // Default: 1h
+	// Certificates are more certificate/key pairs, for rotation: all are
+	// published in our metadata document, tokens are signed with the newest
+	// (latest NotBefore). Certificate/Key may then be left empty.
+	Certificates []CertificatePair `yaml:"certificates"`
+	// ClockSkew is how far in the past our tokens' nbf is set. Default: 5m
+	ClockSkew Duration `yaml:"clock_skew"`
+	// PublicURL is where Exchange reaches photosync (our metadata document
+	// is at {PublicURL}/_layouts/15/metadata/json/1).
+	// Default: https://{listen}
+	PublicURL string `yaml:"public_url"`
+}
+
+// CertificatePair is one entry of s2s.certificates.
+type CertificatePair struct {
+	Certificate string `yaml:"certificate"` // PEM certificate
+	Key         string `yaml:"key"`         // its RSA private key (PEM)
 }
 
 // Store says where photos are kept.
@@ -127,6 +143,7 @@ func Default() Config {
 		S2S: S2S{
 			ClientID:      SharePointClientID,
 			TokenLifetime: Duration(time.Hour),
+			ClockSkew:     Duration(5 * time.Minute),
 		},
 		Store:    Store{Path: "./data", MemoryLimit: 64 << 20},
 		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
@@ -171,7 +188,11 @@ func Parse(b []byte) (Config, error) {
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path} {
+	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path}
+	for i := range c.S2S.Certificates {
+		paths = append(paths, &c.S2S.Certificates[i].Certificate, &c.S2S.Certificates[i].Key)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -223,10 +244,13 @@ func (c *Config) validate(doc *yaml.Node) error {
 		} else if err := checkHostPort(c.Exchange.AutodiscoverDomain); err != nil {
 			bad("exchange.autodiscover_domain", "%v", err)
 		}
-		if c.S2S.Certificate == "" {
-			bad("s2s.certificate", "required when photos.import_enabled is true")
+		if c.S2S.Certificate == "" && len(c.S2S.Certificates) == 0 {
+			bad("s2s.certificate", "required when photos.import_enabled is true (or list s2s.certificates)")
 		}
-		if c.S2S.Key == "" {
+		if c.S2S.Key == "" && c.S2S.Certificate != "" {
+			bad("s2s.key", "required with s2s.certificate")
+		}
+		if c.S2S.Key == "" && len(c.S2S.Certificates) == 0 {
 			bad("s2s.key", "required when photos.import_enabled is true")
 		}
 		if !guidRE.MatchString(c.S2S.Realm) {
@@ -236,6 +260,20 @@ func (c *Config) validate(doc *yaml.Node) error {
 	for _, p := range c.Exchange.AllowedHosts {
 		if !validHostPattern(p) {
 			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses without scheme or port, got %q", p)
+		}
+	}
+	for n, p := range c.S2S.Certificates {
+		if p.Certificate == "" || p.Key == "" {
+			bad("s2s.certificates", "entry %d: want both certificate and key", n+1)
+		}
+	}
+	if c.S2S.ClockSkew < 0 || c.S2S.ClockSkew.D() > time.Hour {
+		bad("s2s.clock_skew", "want 0 to 1h, got %s", c.S2S.ClockSkew.D())
+	}
+	if c.S2S.PublicURL != "" {
+		if u, err := url.Parse(c.S2S.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			bad("s2s.public_url", "want an absolute http(s) URL such as https://photos.contoso.com, got %q", c.S2S.PublicURL)
 		}
 	}
 	if c.Exchange.Timeout <= 0 {

@@ -3,6 +3,7 @@
 //
 //	photosync serve --config FILE   run the service
 //	photosync demo                  run it against an in-process Exchange simulator
+//	photosync trust --config FILE   print what Exchange needs to trust photosync
 //	photosync version               print the version
 //
 // This package is wiring only: flags and the config file become the options
@@ -30,6 +31,7 @@ const usage = `photosync: a pull-on-demand profile-photo proxy in front of Excha
 Usage:
   photosync serve --config FILE [--check]   run the service (--check: validate the config and exit)
   photosync demo [--listen ADDR] [--for D]  run against an in-process Exchange simulator
+  photosync trust --config FILE             print what Exchange needs to trust photosync
   photosync version                         print the version
 
 The config file's keys are documented in configs/photosync.example.yaml.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "trust":
+		err = trustCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
