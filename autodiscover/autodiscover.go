@@ -399,6 +399,9 @@ type StatusError struct {
 	// Challenge is the WWW-Authenticate header of a 401, sanitised
 	// (printable ASCII, at most 300 characters): what Exchange expects.
 	Challenge string
+	// Diagnostics is the x-ms-diagnostics header of a 401, sanitised: the
+	// check Exchange says failed (oauth.ParseChallenge reads both).
+	Diagnostics string
 	// Fault is the faultstring of a SOAP fault in the body, if any.
 	Fault string
 }

@@ -299,6 +299,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 		se := &StatusError{URL: u.String(), StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusUnauthorized {
 			se.Challenge = sanitize(strings.Join(resp.Header.Values("WWW-Authenticate"), ", "), 300, true)
+			se.Diagnostics = sanitize(resp.Header.Get("X-Ms-Diagnostics"), 300, true)
 		} else if body, err := readBody(resp.Body); err == nil {
 			// A 500 may carry a SOAP fault that says more than the status.
 			var f *soapFault
