@@ -80,7 +80,7 @@ type Options struct {
 	// Rotation lists more certificate/key pairs, for certificate rotation:
 	// the metadata document publishes every certificate (Certificate's and
 	// these), and tokens are signed with the newest of them all, the one
-	// with the latest NotBefore. Publish a new pair here, let Exchange
+	// with the latest NotBefore (on a tie, the one listed last). Publish a new pair here, let Exchange
 	// re-read our metadata (Set-PartnerApplication -RefreshAuthMetadata),
 	// then drop the old one. Default: none.
 	Rotation []KeyPair
@@ -192,7 +192,7 @@ func New(opts Options) (*Issuer, error) {
 	certs := []*x509.Certificate{opts.Certificate}
 	for _, p := range opts.Rotation {
 		certs = append(certs, p.Certificate)
-		if p.Certificate.NotBefore.After(signer.Certificate.NotBefore) {
+		if !p.Certificate.NotBefore.Before(signer.Certificate.NotBefore) { // a tie: the later listed
 			signer = p
 		}
 	}

@@ -234,3 +234,21 @@ func scrubURLError(err error) error {
 }
 
 func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }
+
+// PhotoInfo describes one fetch without its bytes, for diagnostics.
+type PhotoInfo struct {
+	Status      int    // 200, 304 or 404
+	Size        int    // body bytes
+	ContentType string // sniffed from the bytes
+	ETag        string // unquoted
+}
+
+// Check fetches email's photo at size as Fetch does and describes it; the
+// bytes are dropped. photosync doctor uses it.
+func (m *Master) Check(ctx context.Context, photosURL, email, size string) (PhotoInfo, error) {
+	f, err := m.Fetch(ctx, photosURL, email, size, "")
+	if err != nil {
+		return PhotoInfo{}, err
+	}
+	return PhotoInfo{Status: f.status, Size: len(f.body), ContentType: f.contentType, ETag: f.etag}, nil
+}

@@ -3,6 +3,7 @@
 //
 //	photosync serve --config FILE   run the service
 //	photosync demo                  run it against an in-process Exchange simulator
+//	photosync doctor --config FILE EMAIL  check every step of a pull for one mailbox
 //	photosync trust --config FILE   print what Exchange needs to trust photosync
 //	photosync version               print the version
 //
@@ -31,6 +32,7 @@ const usage = `photosync: a pull-on-demand profile-photo proxy in front of Excha
 Usage:
   photosync serve --config FILE [--check]   run the service (--check: validate the config and exit)
   photosync demo [--listen ADDR] [--for D]  run against an in-process Exchange simulator
+  photosync doctor --config FILE EMAIL      check every step of a pull for one mailbox
   photosync trust --config FILE             print what Exchange needs to trust photosync
   photosync version                         print the version
 
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = doctorCmd(ctx, args[1:], stdout, stderr)
 	case "trust":
 		err = trustCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -74,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errDoctorFailed):
+		return 1 // the report says why
 	default:
 		fmt.Fprintf(stderr, "photosync: %v\n", err)
 		return 1
