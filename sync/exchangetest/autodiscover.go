@@ -264,7 +264,7 @@ func writeFault(w http.ResponseWriter, code, reason string) {
 }
 
 // serveProbe answers the EWS Managed API's unauthenticated header probe
-// (PROTOCOLS §2.4). POX Autodiscover itself is not simulated.
+// (PROTOCOLS §2.4); a POST to the same path is POX Autodiscover (servePOX).
 func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-SOAP-Enabled", "True")
