@@ -2,14 +2,20 @@
 // Autodiscover, as SharePoint Server 2013 does before it pulls a photo.
 //
 // The model: one configured domain (SharePoint's ExchangeAutodiscoverDomain)
-// names one endpoint, https://{domain}/autodiscover/autodiscover.svc; no
-// "autodiscover." prefix is added and no other endpoint is guessed. A Lookup
-// POSTs a SOAP GetUserSettings request for one mailbox there, carrying an S2S
-// bearer token that acts as that mailbox toward the host called, and follows
-// what Exchange answers: HTTP redirects and RedirectUrl (another endpoint),
-// RedirectAddress (another mailbox, asked for at the configured endpoint
-// again). All hops together are capped by MaxRedirects, and no endpoint or
-// mailbox is visited twice.
+// names the first endpoint, https://{domain}/autodiscover/autodiscover.svc.
+// With Fallback, when it does not answer (unreachable, an HTTP error), the
+// endpoints Outlook tries for the mailbox's email domain follow in order
+// (PROTOCOLS §2.4): https://{d}/…, https://autodiscover.{d}/…, the
+// unauthenticated HTTP redirect probe, DNS SRV _autodiscover._tcp.{d}. A
+// Lookup POSTs a SOAP GetUserSettings request for one mailbox, carrying an
+// S2S bearer token that acts as that mailbox toward the host called; where
+// SOAP is not offered (404) it asks POX autodiscover.xml on the same host.
+// It follows what Exchange answers: HTTP redirects and RedirectUrl (another
+// endpoint), RedirectAddress (another mailbox, whose lookup starts over).
+// All hops together are capped by MaxRedirects, and no endpoint or mailbox
+// is visited twice. An answer from Exchange (InvalidUser, a refused URL, a
+// loop) ends the lookup; only an endpoint that does not answer lets the
+// next one be tried.
 //
 // Answers are cached per mailbox, good ones for CacheTTL and failures for
 // ErrorTTL so that a broken Autodiscover is not hammered; concurrent Lookups
@@ -18,7 +24,8 @@
 // Everything Exchange sends back is untrusted: bodies and nesting are bounded,
 // DTDs are refused, elements are matched by namespace URI (never by prefix) and
 // every URL handed out must be absolute https (http only with AllowHTTP) with a
-// host and no userinfo.
+// host within AllowedHosts and no userinfo. A URL that fails is an error
+// before any request is made to it.
 package autodiscover
 
 import (
@@ -26,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -88,6 +96,19 @@ type Options struct {
 	// AllowHTTP lets http:// URLs from Exchange (redirects, settings) through.
 	// Default: false, https only.
 	AllowHTTP bool
+	// AllowedHosts are the hosts Exchange may send the Client to: every
+	// redirect and every URL in an answer must match one of them, so a
+	// hostile or broken Autodiscover cannot steer requests (and tokens)
+	// elsewhere. Default: DefaultHosts(Domain).
+	AllowedHosts Hosts
+	// Fallback, when true, tries the other endpoints real clients try after
+	// the configured domain fails to answer (PROTOCOLS §2.4): https://{email
+	// domain}/…, https://autodiscover.{email domain}/…, the unauthenticated
+	// HTTP redirect probe, and DNS SRV _autodiscover._tcp.{email domain}.
+	// Each must still be within AllowedHosts. Default: false, only Domain.
+	Fallback bool
+	// Resolver looks up the SRV record. Default: net.DefaultResolver.
+	Resolver Resolver
 	// Scheme of the first URL: "https" or, only with AllowHTTP, "http".
 	// Default: "https".
 	Scheme string
@@ -116,6 +137,9 @@ type Client struct {
 	tokens    TokenSource
 	hc        *http.Client
 	allowHTTP bool
+	allowed   Hosts
+	fallback  bool
+	resolver  Resolver
 	cacheTTL  time.Duration
 	errorTTL  time.Duration
 	maxHops   int
@@ -157,6 +181,15 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	allowed := opts.AllowedHosts
+	if len(allowed) == 0 && first != nil {
+		allowed = DefaultHosts(opts.Domain)
+	}
+	if err := allowed.Check(); err != nil {
+		bad("allowed hosts: %w", err)
+	} else if first != nil && !allowed.Match(first.Host) {
+		bad("domain %s is outside the allowed hosts (%s)", first.Host, allowed)
+	}
 	if opts.Tokens == nil {
 		bad("no token source")
 	}
@@ -187,6 +220,9 @@ func New(opts Options) (*Client, error) {
 		tokens:    opts.Tokens,
 		hc:        hc,
 		allowHTTP: opts.AllowHTTP,
+		allowed:   allowed,
+		fallback:  opts.Fallback,
+		resolver:  opts.Resolver,
 		cacheTTL:  orDefault(opts.CacheTTL, time.Hour),
 		errorTTL:  orDefault(opts.ErrorTTL, time.Minute),
 		maxHops:   opts.MaxRedirects,
@@ -198,6 +234,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.resolver == nil {
+		c.resolver = net.DefaultResolver
 	}
 	c.cache = cache.New(c.cacheTTL, max(c.cacheTTL, time.Minute))
 	return c, nil
@@ -360,6 +399,9 @@ type StatusError struct {
 	// Challenge is the WWW-Authenticate header of a 401, sanitised
 	// (printable ASCII, at most 300 characters): what Exchange expects.
 	Challenge string
+	// Diagnostics is the x-ms-diagnostics header of a 401, sanitised: the
+	// check Exchange says failed (oauth.ParseChallenge reads both).
+	Diagnostics string
 	// Fault is the faultstring of a SOAP fault in the body, if any.
 	Fault string
 }
@@ -413,3 +455,7 @@ func sanitize(s string, limit int, asciiOnly bool) string {
 }
 
 var _ TokenSource = TokenFunc(nil)
+
+// AllowedHosts returns the host patterns the Client enforces, defaults
+// applied; the master client re-checks photo URLs against the same list.
+func (c *Client) AllowedHosts() Hosts { return append(Hosts(nil), c.allowed...) }

@@ -17,10 +17,10 @@ import (
 
 // seen is one request as the fake Exchange parsed it, by namespace URI.
 type seen struct {
-	Method, Path, ContentType, Accept, Auth, SOAPAction string
-	Version, Action, To                                 string
-	Mailboxes, Settings                                 []string
-	Raw                                                 string
+	Method, Host, Path, ContentType, Accept, Auth, SOAPAction string
+	Version, Action, To                                       string
+	Mailboxes, Settings                                       []string
+	Raw                                                       string
 }
 
 // reqEnvelope reads a GetUserSettings request by namespace URI only.
@@ -74,7 +74,7 @@ func newFake(t *testing.T, answer func(r seen) reply) *fake {
 func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	s := seen{
-		Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"),
+		Method: r.Method, Host: r.Host, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"),
 		Accept: r.Header.Get("Accept"), Auth: r.Header.Get("Authorization"),
 		SOAPAction: r.Header.Get("SOAPAction"), Raw: string(raw),
 	}
@@ -132,7 +132,9 @@ func newClient(t *testing.T, f *fake, tk TokenSource, mod func(*Options)) *Clien
 	if tk == nil {
 		tk = &tokens{}
 	}
-	opts := Options{Domain: f.host(), Tokens: tk, HTTPClient: f.srv.Client()}
+	// The fake answers on 127.0.0.1 and hands out contoso.com URLs.
+	opts := Options{Domain: f.host(), Tokens: tk, HTTPClient: f.srv.Client(),
+		AllowedHosts: Hosts{"127.0.0.1", "*.contoso.com"}}
 	if mod != nil {
 		mod(&opts)
 	}

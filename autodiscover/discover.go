@@ -11,37 +11,121 @@ import (
 	"strings"
 )
 
-// discover runs one uncached lookup of email, following redirects.
-func (c *Client) discover(ctx context.Context, email string) (Settings, error) {
-	s := Settings{Email: email}
-	user := email
-	seenUsers := map[string]bool{email: true}
-	visited := map[string]bool{} // endpoints asked for user
-	target := c.first
-	hops := 0
-	hop := func(kind, to string) error {
-		hops++
-		if hops > c.maxHops {
-			return fmt.Errorf("%w: more than %d hops for %q, the last %s %s", ErrTooManyRedirects, c.maxHops, email, kind, to)
-		}
-		s.Redirects = append(s.Redirects, kind+" "+to)
-		c.log.DebugContext(ctx, "autodiscover redirect", "email", email, "kind", kind, "to", to)
-		return nil
-	}
+// walk is the state of one lookup across endpoints and mailboxes.
+type walk struct {
+	email     string
+	s         Settings
+	hops      int
+	seenUsers map[string]bool
+}
 
+// hop counts one redirect of any kind against MaxRedirects.
+func (c *Client) hop(ctx context.Context, w *walk, kind, to string) error {
+	w.hops++
+	if w.hops > c.maxHops {
+		return fmt.Errorf("%w: more than %d hops for %q, the last %s %s", ErrTooManyRedirects, c.maxHops, w.email, kind, to)
+	}
+	w.s.Redirects = append(w.s.Redirects, kind+" "+to)
+	c.log.DebugContext(ctx, "autodiscover redirect", "email", w.email, "kind", kind, "to", to)
+	return nil
+}
+
+// discover runs one uncached lookup of email: the endpoints in lookup order
+// for the mailbox, again for each RedirectAddress.
+func (c *Client) discover(ctx context.Context, email string) (Settings, error) {
+	w := &walk{email: email, s: Settings{Email: email}, seenUsers: map[string]bool{email: true}}
+	user := email
+	for {
+		next, err := c.lookupUser(ctx, w, user)
+		if err != nil || next == "" {
+			return w.s, err
+		}
+		user = next
+	}
+}
+
+// lookupUser tries the endpoints for user in lookup order until one
+// answers. It returns the address of a RedirectAddress, or "" when w.s
+// holds the settings. An endpoint that cannot be reached or answers an HTTP
+// error lets the next one be tried; an answer from Exchange (InvalidUser, a
+// hostile URL, a redirect loop, …) ends the lookup.
+func (c *Client) lookupUser(ctx context.Context, w *walk, user string) (string, error) {
+	visited := map[string]bool{} // endpoints asked for user
+	var failed []error
+	for _, src := range c.sources(user) {
+		targets, err := src.urls(ctx)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("%s: %w", src.name, err))
+			continue
+		}
+		for _, target := range targets {
+			if _, err := c.checkURL(src.name, target.String()); err != nil {
+				failed = append(failed, err)
+				continue
+			}
+			if visited[target.String()] {
+				continue
+			}
+			next, err := c.follow(ctx, w, target, user, visited)
+			var nf *nextEndpoint
+			if errors.As(err, &nf) {
+				failed = append(failed, fmt.Errorf("%s %s: %w", src.name, target, nf.err))
+				continue
+			}
+			return next, err
+		}
+	}
+	switch len(failed) {
+	case 0:
+		return "", fmt.Errorf("autodiscover: no endpoint to ask for %q", user)
+	case 1:
+		return "", errors.Unwrap(failed[0]) // the one endpoint's own error, as it came
+	}
+	return "", fmt.Errorf("autodiscover: no endpoint answered for %q: %w", user, errors.Join(failed...))
+}
+
+// refusedURL is a URL from Exchange that the Client will not call: the
+// lookup stops there, no other endpoint is tried.
+type refusedURL struct{ msg string }
+
+func (e *refusedURL) Error() string { return e.msg }
+
+// nextEndpoint wraps an error after which the next endpoint is tried.
+type nextEndpoint struct{ err error }
+
+func (e *nextEndpoint) Error() string { return e.err.Error() }
+func (e *nextEndpoint) Unwrap() error { return e.err }
+
+// follow asks target for user and follows HTTP redirects and RedirectUrl
+// from there. It returns the address of a RedirectAddress, or "" when w.s
+// holds the settings. When SOAP is not offered (404) it asks the POX
+// endpoint of the same host.
+func (c *Client) follow(ctx context.Context, w *walk, target *url.URL, user string, visited map[string]bool) (string, error) {
+	first := true
 	for {
 		if visited[target.String()] {
-			return s, fmt.Errorf("autodiscover: redirect loop: %s asked twice for %q", target, user)
+			return "", fmt.Errorf("autodiscover: redirect loop: %s asked twice for %q", target, user)
 		}
 		visited[target.String()] = true
 
 		next, ur, err := c.exchange(ctx, target, user)
-		if err != nil {
-			return s, err
+		var se *StatusError
+		switch {
+		case errors.As(err, &se) && se.StatusCode == http.StatusNotFound && strings.EqualFold(target.Path, servicePath):
+			pox := *target
+			pox.Path = poxPath
+			c.log.DebugContext(ctx, "autodiscover soap not offered, trying pox", "url", pox.String())
+			target = &pox
+			continue
+		case err != nil && first && !errors.As(err, new(*refusedURL)):
+			return "", &nextEndpoint{err: err}
+		case err != nil:
+			return "", err
 		}
+		first = false
 		if next != nil { // an HTTP redirect
-			if err := hop("HTTP", next.String()); err != nil {
-				return s, err
+			if err := c.hop(ctx, w, "HTTP", next.String()); err != nil {
+				return "", err
 			}
 			target = next
 			continue
@@ -49,47 +133,46 @@ func (c *Client) discover(ctx context.Context, email string) (Settings, error) {
 
 		switch ur.code {
 		case "NoError":
-			return c.settings(s, ur, target)
+			s, err := c.settings(w.s, ur, target)
+			w.s = s
+			return "", err
 		case "RedirectAddress":
 			if ur.target == "" {
-				return s, &Error{Code: ur.code, Message: "no RedirectTarget", URL: target.String()}
+				return "", &Error{Code: ur.code, Message: "no RedirectTarget", URL: target.String()}
 			}
 			addr, err := normalizeEmail(ur.target)
 			if err != nil {
-				return s, fmt.Errorf("autodiscover: RedirectAddress from %s: %w", target, err)
+				return "", fmt.Errorf("autodiscover: RedirectAddress from %s: %w", target, err)
 			}
 			if addr == user {
-				return s, fmt.Errorf("autodiscover: %s redirected %q to the same address", target, user)
+				return "", fmt.Errorf("autodiscover: %s redirected %q to the same address", target, user)
 			}
-			if seenUsers[addr] {
-				return s, fmt.Errorf("autodiscover: redirect loop: %q was already asked for", addr)
+			if w.seenUsers[addr] {
+				return "", fmt.Errorf("autodiscover: redirect loop: %q was already asked for", addr)
 			}
-			if err := hop("RedirectAddress", addr); err != nil {
-				return s, err
+			if err := c.hop(ctx, w, "RedirectAddress", addr); err != nil {
+				return "", err
 			}
-			seenUsers[addr] = true
-			user = addr
-			// A new mailbox starts over at the configured endpoint.
-			visited = map[string]bool{}
-			target = c.first
+			w.seenUsers[addr] = true
+			return addr, nil
 		case "RedirectUrl":
 			if ur.target == "" {
-				return s, &Error{Code: ur.code, Message: "no RedirectTarget", URL: target.String()}
+				return "", &Error{Code: ur.code, Message: "no RedirectTarget", URL: target.String()}
 			}
 			next, err := c.checkURL("RedirectTarget", ur.target)
 			if err != nil {
-				return s, err
+				return "", err
 			}
-			if err := hop("RedirectUrl", next.String()); err != nil {
-				return s, err
+			if err := c.hop(ctx, w, "RedirectUrl", next.String()); err != nil {
+				return "", err
 			}
 			target = next
 		case "InvalidUser":
-			return s, fmt.Errorf("%w %q (%s answered: %s)", ErrInvalidUser, user, target, sanitize(ur.message, 300, false))
+			return "", fmt.Errorf("%w %q (%s answered: %s)", ErrInvalidUser, user, target, sanitize(ur.message, 300, false))
 		case "ServerBusy":
-			return s, fmt.Errorf("%w: %s answered ServerBusy for %q: %s", ErrServerBusy, target, user, sanitize(ur.message, 300, false))
+			return "", fmt.Errorf("%w: %s answered ServerBusy for %q: %s", ErrServerBusy, target, user, sanitize(ur.message, 300, false))
 		default:
-			return s, &Error{Code: sanitize(ur.code, 100, true), Message: sanitize(ur.message, 300, false), URL: target.String()}
+			return "", &Error{Code: sanitize(ur.code, 100, true), Message: sanitize(ur.message, 300, false), URL: target.String()}
 		}
 	}
 }
@@ -132,10 +215,10 @@ func (c *Client) settings(s Settings, ur userResponse, from *url.URL) (Settings,
 
 // checkURL parses a URL that came from Exchange and refuses what the
 // Client must not call: not absolute, a scheme other than https (or http
-// with AllowHTTP), no host, userinfo.
+// with AllowHTTP), no host, userinfo, a host outside AllowedHosts.
 func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("autodiscover: %s %q: %s", setting, sanitize(raw, 300, false), why)
+		return &refusedURL{msg: fmt.Sprintf("autodiscover: %s %q: %s", setting, sanitize(raw, 300, false), why)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -156,6 +239,9 @@ func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 		return nil, bad("no host")
 	case u.User != nil:
 		return nil, bad("userinfo refused")
+	case !c.allowed.Match(u.Host):
+		return nil, bad("host " + u.Hostname() + " is outside the allowed hosts (" + c.allowed.String() +
+			"); add it to exchange.allowed_hosts if it is yours")
 	}
 	return u, nil
 }
@@ -167,7 +253,13 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 	if err != nil {
 		return nil, userResponse{}, fmt.Errorf("autodiscover: token for %q toward %s: %w", user, u.Host, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(buildRequest(u.String(), user)))
+	pox := strings.HasSuffix(strings.ToLower(u.Path), ".xml")
+	parse := parseResponse
+	body := buildRequest(u.String(), user)
+	if pox {
+		parse, body = parsePOXResponse, buildPOXRequest(user)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, userResponse{}, fmt.Errorf("autodiscover: request to %s: %w", u, err)
 	}
@@ -207,6 +299,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 		se := &StatusError{URL: u.String(), StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusUnauthorized {
 			se.Challenge = sanitize(strings.Join(resp.Header.Values("WWW-Authenticate"), ", "), 300, true)
+			se.Diagnostics = sanitize(resp.Header.Get("X-Ms-Diagnostics"), 300, true)
 		} else if body, err := readBody(resp.Body); err == nil {
 			// A 500 may carry a SOAP fault that says more than the status.
 			var f *soapFault
@@ -217,11 +310,11 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 		return nil, userResponse{}, se
 	}
 
-	body, err := readBody(resp.Body)
+	body, err = readBody(resp.Body)
 	if err != nil {
 		return nil, userResponse{}, fmt.Errorf("autodiscover: answer from %s: %w", u, err)
 	}
-	ur, err := parseResponse(body)
+	ur, err := parse(body)
 	if err != nil {
 		return nil, userResponse{}, fmt.Errorf("autodiscover: answer from %s: %w", u, err)
 	}

@@ -71,6 +71,15 @@ type Exchange struct {
 	Timeout            Duration `yaml:"timeout"`             // one HTTP exchange with Exchange. Default: 15s
 	AutodiscoverCache  Duration `yaml:"autodiscover_cache"`  // how long an Autodiscover answer is kept. Default: 1h
 	MaxConcurrency     int      `yaml:"max_concurrency"`     // photo calls to Exchange in flight at once. Default: 16
+	// AllowedHosts are host patterns (mail.contoso.com, *.contoso.com, an IP)
+	// every URL from Autodiscover and every redirect must match.
+	// Default (empty): the autodiscover domain's parent domain and its
+	// subdomains, or the host itself for an IP or a single-label name.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AutodiscoverFallback tries the email domain's endpoints (https://{d},
+	// https://autodiscover.{d}, the HTTP redirect probe, DNS SRV) when the
+	// configured domain does not answer. Default: true
+	AutodiscoverFallback bool `yaml:"autodiscover_fallback"`
 }
 
 // S2S holds our side of the server-to-server OAuth trust.
@@ -80,6 +89,22 @@ type S2S struct {
 	Realm         string   `yaml:"realm"`          // our realm, a GUID
 	ClientID      string   `yaml:"client_id"`      // Default: SharePoint's 00000003-0000-0ff1-ce00-000000000000
 	TokenLifetime Duration `yaml:"token_lifetime"` // Default: 1h
+	// Certificates are more certificate/key pairs, for rotation: all are
+	// published in our metadata document, tokens are signed with the newest
+	// (latest NotBefore). Certificate/Key may then be left empty.
+	Certificates []CertificatePair `yaml:"certificates"`
+	// ClockSkew is how far in the past our tokens' nbf is set. Default: 5m
+	ClockSkew Duration `yaml:"clock_skew"`
+	// PublicURL is where Exchange reaches photosync (our metadata document
+	// is at {PublicURL}/_layouts/15/metadata/json/1).
+	// Default: https://{listen}
+	PublicURL string `yaml:"public_url"`
+}
+
+// CertificatePair is one entry of s2s.certificates.
+type CertificatePair struct {
+	Certificate string `yaml:"certificate"` // PEM certificate
+	Key         string `yaml:"key"`         // its RSA private key (PEM)
 }
 
 // Store says where photos are kept.
@@ -135,13 +160,15 @@ func Default() Config {
 			MaxStale:        Duration(7 * 24 * time.Hour),
 		},
 		Exchange: Exchange{
-			Timeout:           Duration(15 * time.Second),
-			AutodiscoverCache: Duration(time.Hour),
-			MaxConcurrency:    16,
+			Timeout:              Duration(15 * time.Second),
+			AutodiscoverCache:    Duration(time.Hour),
+			AutodiscoverFallback: true,
+			MaxConcurrency:       16,
 		},
 		S2S: S2S{
 			ClientID:      SharePointClientID,
 			TokenLifetime: Duration(time.Hour),
+			ClockSkew:     Duration(5 * time.Minute),
 		},
 		Store:    Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
 		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
@@ -187,7 +214,11 @@ func Parse(b []byte) (Config, error) {
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path} {
+	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path}
+	for i := range c.S2S.Certificates {
+		paths = append(paths, &c.S2S.Certificates[i].Certificate, &c.S2S.Certificates[i].Key)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -254,14 +285,36 @@ func (c *Config) validate(doc *yaml.Node) error {
 		} else if err := checkHostPort(c.Exchange.AutodiscoverDomain); err != nil {
 			bad("exchange.autodiscover_domain", "%v", err)
 		}
-		if c.S2S.Certificate == "" {
-			bad("s2s.certificate", "required when photos.import_enabled is true")
+		if c.S2S.Certificate == "" && len(c.S2S.Certificates) == 0 {
+			bad("s2s.certificate", "required when photos.import_enabled is true (or list s2s.certificates)")
 		}
-		if c.S2S.Key == "" {
+		if c.S2S.Key == "" && c.S2S.Certificate != "" {
+			bad("s2s.key", "required with s2s.certificate")
+		}
+		if c.S2S.Key == "" && len(c.S2S.Certificates) == 0 {
 			bad("s2s.key", "required when photos.import_enabled is true")
 		}
 		if !guidRE.MatchString(c.S2S.Realm) {
 			bad("s2s.realm", "want a GUID such as 6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b, got %q", c.S2S.Realm)
+		}
+	}
+	for _, p := range c.Exchange.AllowedHosts {
+		if !validHostPattern(p) {
+			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses without scheme or port, got %q", p)
+		}
+	}
+	for n, p := range c.S2S.Certificates {
+		if p.Certificate == "" || p.Key == "" {
+			bad("s2s.certificates", "entry %d: want both certificate and key", n+1)
+		}
+	}
+	if c.S2S.ClockSkew < 0 || c.S2S.ClockSkew.D() > time.Hour {
+		bad("s2s.clock_skew", "want 0 to 1h, got %s", c.S2S.ClockSkew.D())
+	}
+	if c.S2S.PublicURL != "" {
+		if u, err := url.Parse(c.S2S.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			bad("s2s.public_url", "want an absolute http(s) URL such as https://photos.contoso.com, got %q", c.S2S.PublicURL)
 		}
 	}
 	if c.Exchange.Timeout <= 0 {
@@ -375,6 +428,17 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("want host[:port], got %q", s)
 	}
 	return nil
+}
+
+var hostPatternRE = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+
+// validHostPattern accepts what autodiscover.Hosts accepts: a host name,
+// *.domain or an IP address.
+func validHostPattern(p string) bool {
+	if _, err := netip.ParseAddr(p); err == nil {
+		return true
+	}
+	return len(p) <= 253 && hostPatternRE.MatchString(p)
 }
 
 func validHeaderName(s string) bool {

@@ -150,6 +150,12 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 		{"upstream without host", "upstream: http:///x\n" + minimal, []string{"line 1", "upstream: want a host"}},
 		{"upstream with a path", "upstream: http://127.0.0.1:3000/app\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
 		{"upstream with a password", "upstream: http://u:p@127.0.0.1:3000\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
+		{"bad allowed host", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"https://evil.net\"]\n", 1), []string{"line 4", "exchange.allowed_hosts", `"https://evil.net"`}},
+		{"allowed host with port", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"mail.contoso.com:443\", \"*\"]\n", 1), []string{"exchange.allowed_hosts", `"mail.contoso.com:443"`, `"*"`}},
+		{"typo in a certificates item", minimal + "  certificates:\n    - certificate: a.crt\n      kye: a.key\n", []string{"line 10", "s2s.certificates.kye: unknown key"}},
+		{"certificates item without key", minimal + "  certificates:\n    - certificate: a.crt\n", []string{"s2s.certificates: entry 1: want both"}},
+		{"bad clock skew", minimal + "  clock_skew: 2h\n", []string{"s2s.clock_skew"}},
+		{"bad public url", minimal + "  public_url: photos.contoso.com\n", []string{"s2s.public_url"}},
 		{"token lifetime", minimal + "  token_lifetime: 1m\n", []string{"s2s.token_lifetime"}},
 	}
 	for _, tt := range tests {
@@ -221,4 +227,33 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestAllowedHostsAccepted(t *testing.T) {
+	doc := strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"mail.fabrikam.com\", \"10.0.0.5\", \"::1\"]\n", 1)
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Exchange.AllowedHosts, " "); got != "*.contoso.com mail.fabrikam.com 10.0.0.5 ::1" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
+}
+
+func TestCertificatesListAloneIsEnough(t *testing.T) {
+	doc := "exchange:\n  autodiscover_domain: mail.contoso.com\ns2s:\n  realm: 6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b\n" +
+		"  certificates:\n    - certificate: old.crt\n      key: old.key\n    - certificate: /etc/new.crt\n      key: new.key\n"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.S2S.Certificates
+	if len(got) != 2 || got[0].Certificate != filepath.Join(dir, "old.crt") || got[1].Certificate != "/etc/new.crt" || got[1].Key != filepath.Join(dir, "new.key") {
+		t.Errorf("Certificates = %+v", got)
+	}
 }

@@ -127,6 +127,9 @@ func keysOf(v any) map[string]bool {
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() {
 				walk(f.Type, path+".")
 			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				walk(f.Type.Elem(), path+".") // keys of each list item
+			}
 		}
 	}
 	walk(reflect.TypeOf(v), "")
@@ -153,6 +156,16 @@ func checkKeys(n *yaml.Node, prefix string, known map[string]bool) error {
 		if v.Kind == yaml.MappingNode {
 			if err := checkKeys(v, path+".", known); err != nil {
 				errs = append(errs, err)
+			}
+		}
+		if v.Kind == yaml.SequenceNode {
+			for _, item := range v.Content {
+				if item.Kind != yaml.MappingNode {
+					continue
+				}
+				if err := checkKeys(item, path+".", known); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}

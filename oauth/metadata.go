@@ -71,9 +71,11 @@ type Endpoint struct {
 // ourMetadata builds our document. Its id is derived from the issuer and the
 // certificate rather than drawn at random, so every replica and every restart
 // serves the same document until the certificate changes.
-func ourMetadata(clientID, realm, metadataURL string, cert *x509.Certificate) Metadata {
+func ourMetadata(clientID, realm, metadataURL string, certs []*x509.Certificate) Metadata {
 	issuer := clientID + "@" + realm
-	sum := sha256.Sum256(append([]byte(issuer+"\x00"), cert.Raw...))
+	// The id stays what it was before rotation: it depends on the first
+	// (configured) certificate only.
+	sum := sha256.Sum256(append([]byte(issuer+"\x00"), certs[0].Raw...))
 	m := Metadata{
 		ID:               "_" + formatGUID([16]byte(sum[:16])),
 		Version:          "1.0",
@@ -82,11 +84,18 @@ func ourMetadata(clientID, realm, metadataURL string, cert *x509.Certificate) Me
 		ServiceName:      clientID,
 		Issuer:           issuer,
 		AllowedAudiences: []string{issuer},
-		Keys: []Key{{
+	}
+	seen := map[string]bool{}
+	for _, cert := range certs {
+		if seen[Thumbprint(cert)] {
+			continue
+		}
+		seen[Thumbprint(cert)] = true
+		m.Keys = append(m.Keys, Key{
 			Usage:    "signing",
 			KeyInfo:  KeyInfo{X5T: Thumbprint(cert)},
 			KeyValue: KeyValue{Type: "x509Certificate", Value: base64.StdEncoding.EncodeToString(cert.Raw)},
-		}},
+		})
 	}
 	if metadataURL != "" {
 		m.Endpoints = []Endpoint{{Location: metadataURL, Protocol: "OAuth2", Usage: "metadata"}}

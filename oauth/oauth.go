@@ -46,9 +46,10 @@ const (
 )
 
 const (
-	// skew is how far in the past nbf is set, so a receiver whose clock runs
-	// slow still accepts a fresh token.
-	skew = 5 * time.Minute
+	// defaultSkew is how far in the past nbf is set unless
+	// Options.ClockSkew says otherwise, so a receiver whose clock runs slow
+	// still accepts a fresh token.
+	defaultSkew = 5 * time.Minute
 	// renewBefore is how long before exp a cached token is replaced, so a
 	// token never expires while a request carrying it is in flight.
 	renewBefore = 5 * time.Minute
@@ -76,6 +77,16 @@ type Options struct {
 	// Lifetime is how long a token is valid from the moment it is minted.
 	// It must exceed the 5m renewal margin. Default: 1h.
 	Lifetime time.Duration
+	// Rotation lists more certificate/key pairs, for certificate rotation:
+	// the metadata document publishes every certificate (Certificate's and
+	// these), and tokens are signed with the newest of them all, the one
+	// with the latest NotBefore (on a tie, the one listed last). Publish a new pair here, let Exchange
+	// re-read our metadata (Set-PartnerApplication -RefreshAuthMetadata),
+	// then drop the old one. Default: none.
+	Rotation []KeyPair
+	// ClockSkew is how far in the past a token's nbf is set, for a receiver
+	// whose clock runs slow. Default: 5m.
+	ClockSkew time.Duration
 	// CacheSize caps how many (user, host) tokens are kept. Default: 10000.
 	CacheSize int
 	// MetadataURL is the public URL at which MetadataHandler is served; when
@@ -98,6 +109,7 @@ type Issuer struct {
 	issuer     string // clientID@realm: actor iss and nameid, outer iss
 	lifetime   time.Duration
 	cacheSize  int
+	skew       time.Duration
 	now        func() time.Time
 	log        *slog.Logger
 	metadata   Metadata
@@ -114,6 +126,12 @@ type cachedToken struct {
 	renewAt time.Time // exp - renewBefore
 }
 
+// A KeyPair is a certificate and its RSA private key.
+type KeyPair struct {
+	Certificate *x509.Certificate
+	Key         *rsa.PrivateKey
+}
+
 // New checks opts and returns an Issuer.
 func New(opts Options) (*Issuer, error) {
 	var errs []error
@@ -126,6 +144,17 @@ func New(opts Options) (*Issuer, error) {
 	}
 	if opts.Certificate != nil && opts.Key != nil && !opts.Key.PublicKey.Equal(opts.Certificate.PublicKey) {
 		bad("key does not match the certificate's public key")
+	}
+	for n, p := range opts.Rotation {
+		if p.Certificate == nil || p.Key == nil || !p.Key.PublicKey.Equal(p.Certificate.PublicKey) {
+			bad("rotation pair %d: want a certificate and its matching key", n+1)
+		}
+	}
+	if opts.ClockSkew < 0 {
+		bad("clock skew %v is negative", opts.ClockSkew)
+	}
+	if opts.ClockSkew == 0 {
+		opts.ClockSkew = defaultSkew
 	}
 	if !guidRE.MatchString(opts.Realm) {
 		bad("realm: want a GUID, got %q", opts.Realm)
@@ -158,10 +187,20 @@ func New(opts Options) (*Issuer, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 
+	// Sign with the newest pair; publish them all.
+	signer := KeyPair{Certificate: opts.Certificate, Key: opts.Key}
+	certs := []*x509.Certificate{opts.Certificate}
+	for _, p := range opts.Rotation {
+		certs = append(certs, p.Certificate)
+		if !p.Certificate.NotBefore.Before(signer.Certificate.NotBefore) { // a tie: the later listed
+			signer = p
+		}
+	}
 	i := &Issuer{
-		cert:      opts.Certificate,
-		key:       opts.Key,
-		x5t:       Thumbprint(opts.Certificate),
+		cert:      signer.Certificate,
+		key:       signer.Key,
+		x5t:       Thumbprint(signer.Certificate),
+		skew:      opts.ClockSkew,
 		realm:     strings.ToLower(opts.Realm),
 		clientID:  strings.ToLower(opts.ClientID),
 		lifetime:  opts.Lifetime,
@@ -171,7 +210,7 @@ func New(opts Options) (*Issuer, error) {
 		tokens:    make(map[cacheKey]cachedToken),
 	}
 	i.issuer = i.clientID + "@" + i.realm
-	i.metadata = ourMetadata(i.clientID, i.realm, opts.MetadataURL, i.cert)
+	i.metadata = ourMetadata(i.clientID, i.realm, opts.MetadataURL, certs)
 	js, err := json.Marshal(i.metadata)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: encoding metadata: %w", err)
@@ -288,9 +327,9 @@ type outerClaims struct {
 var outerHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"none"}`))
 
 // mint builds a user-context token for user at host, valid from now-skew to
-// now+lifetime. user and host are already lower case and checked.
+// now+lifetime, signed with the newest key pair. user and host are already lower case and checked.
 func (i *Issuer) mint(user, host string, now time.Time) (string, time.Time, error) {
-	nbf := now.Add(-skew).Truncate(time.Second)
+	nbf := now.Add(-i.skew).Truncate(time.Second)
 	exp := now.Add(i.lifetime).Truncate(time.Second)
 	aud := ExchangeID + "/" + host + "@" + i.realm
 

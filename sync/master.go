@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"photosync/autodiscover"
 )
 
 // DefaultMaxBytes is the largest photo a Master accepts unless told otherwise.
@@ -27,6 +29,10 @@ type Master struct {
 	Tokens TokenSource
 	// AllowHTTP accepts http:// photo URLs; https is required otherwise.
 	AllowHTTP bool
+	// AllowedHosts re-checks the photos URL from Autodiscover before a token
+	// is minted for its host (the Client checked it already; this keeps the
+	// master safe when fed from elsewhere). Nil: any host.
+	AllowedHosts autodiscover.Hosts
 	// MaxBytes bounds the photo body. Default: DefaultMaxBytes.
 	MaxBytes int64
 	// MaxConcurrency bounds the GetUserPhoto calls in flight at once, across
@@ -105,9 +111,9 @@ type fetched struct {
 
 // PhotoURL builds the GetUserPhoto URL from an ExternalPhotosUrl, checking
 // that it is absolute, https (or http when allowed) and carries no
-// credentials. Exchange hands out the photos URL as the EWS handler plus
+// credentials, and that its host matches allowed (nil: any host). Exchange hands out the photos URL as the EWS handler plus
 // "/s"; a bare EWS URL is accepted too.
-func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
+func PhotoURL(photosURL, email, size string, allowHTTP bool, allowed autodiscover.Hosts) (string, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(photosURL), "/"))
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
 		return "", fmt.Errorf("master: photos URL %q is not an absolute URL", photosURL)
@@ -122,6 +128,9 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
 	}
 	if u.User != nil {
 		return "", fmt.Errorf("master: photos URL for %s carries credentials; refused", u.Host)
+	}
+	if allowed != nil && !allowed.Match(u.Host) {
+		return "", fmt.Errorf("master: photos URL host %s is outside exchange.allowed_hosts (%s); refused", u.Hostname(), allowed)
 	}
 	lower := strings.ToLower(u.Path)
 	switch {
@@ -141,7 +150,7 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool) (string, error) {
 // sent in If-None-Match. The result's status is 200 (with the photo), 304 or
 // 404; any other answer is an error.
 func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string) (fetched, error) {
-	target, err := PhotoURL(photosURL, email, size, m.AllowHTTP)
+	target, err := PhotoURL(photosURL, email, size, m.AllowHTTP, m.AllowedHosts)
 	if err != nil {
 		return fetched{}, err
 	}
@@ -287,3 +296,21 @@ func scrubURLError(err error) error {
 }
 
 func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }
+
+// PhotoInfo describes one fetch without its bytes, for diagnostics.
+type PhotoInfo struct {
+	Status      int    // 200, 304 or 404
+	Size        int    // body bytes
+	ContentType string // sniffed from the bytes
+	ETag        string // unquoted
+}
+
+// Check fetches email's photo at size as Fetch does and describes it; the
+// bytes are dropped. photosync doctor uses it.
+func (m *Master) Check(ctx context.Context, photosURL, email, size string) (PhotoInfo, error) {
+	f, err := m.Fetch(ctx, photosURL, email, size, "")
+	if err != nil {
+		return PhotoInfo{}, err
+	}
+	return PhotoInfo{Status: f.status, Size: len(f.body), ContentType: f.contentType, ETag: f.etag}, nil
+}

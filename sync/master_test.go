@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"photosync/autodiscover"
 )
 
 type fixedToken string
@@ -38,6 +40,7 @@ func TestPhotoURL(t *testing.T) {
 	tests := []struct {
 		in, want string
 		http     bool
+		allowed  autodiscover.Hosts
 		bad      string
 	}{
 		{in: "https://mail.contoso.com/EWS/Exchange.asmx/s", want: "https://mail.contoso.com/EWS/Exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
@@ -50,9 +53,12 @@ func TestPhotoURL(t *testing.T) {
 		{in: "https://user:pw@mail.contoso.com/s", bad: "credentials"},
 		{in: "/EWS/Exchange.asmx/s", bad: "not an absolute URL"},
 		{in: "", bad: "not an absolute URL"},
+		{in: "https://mail.contoso.com/EWS/Exchange.asmx/s", allowed: autodiscover.Hosts{"*.contoso.com"}, want: "https://mail.contoso.com/EWS/Exchange.asmx/s/GetUserPhoto?email=a%40contoso.com&size=HR96x96"},
+		{in: "https://mail.contoso.com.evil.net/EWS/Exchange.asmx/s", allowed: autodiscover.Hosts{"*.contoso.com"}, bad: "outside exchange.allowed_hosts"},
+		{in: "https://10.0.0.9:8443/EWS/Exchange.asmx/s", allowed: autodiscover.Hosts{"contoso.com"}, bad: "outside exchange.allowed_hosts"},
 	}
 	for _, tt := range tests {
-		got, err := PhotoURL(tt.in, "a@contoso.com", "HR96x96", tt.http)
+		got, err := PhotoURL(tt.in, "a@contoso.com", "HR96x96", tt.http, tt.allowed)
 		if tt.bad != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.bad) {
 				t.Errorf("PhotoURL(%q) = %q, %v; want error with %q", tt.in, got, err, tt.bad)
@@ -296,5 +302,29 @@ func TestMasterBacksOffAfterConnectionFailure(t *testing.T) {
 	_, err = m.Fetch(context.Background(), url+"/s", "a@contoso.com", "HR96x96", "")
 	if !errors.Is(err, ErrBackoff) {
 		t.Fatalf("second call: %v, want ErrBackoff without dialling", err)
+	}
+}
+
+// TestFetchRefusesHostOutsideAllowed checks that the master neither mints a
+// token for nor calls a host outside AllowedHosts, and calls it once allowed.
+func TestFetchRefusesHostOutsideAllowed(t *testing.T) {
+	for _, allowed := range []autodiscover.Hosts{{"*.contoso.com"}, {"*.contoso.com", "127.0.0.1"}} {
+		calls := 0
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			w.WriteHeader(http.StatusNotFound)
+		}))
+		m := &Master{Client: srv.Client(), Tokens: fixedToken("tok"), AllowedHosts: allowed}
+		_, err := m.Fetch(context.Background(), srv.URL+"/EWS/Exchange.asmx/s", "a@contoso.com", "HR96x96", "")
+		srv.Close()
+		if len(allowed) == 1 {
+			if err == nil || !strings.Contains(err.Error(), "outside exchange.allowed_hosts") || calls != 0 {
+				t.Errorf("allowed %v: Fetch = %v after %d calls; want refused before any call", allowed, err, calls)
+			}
+			continue
+		}
+		if err != nil || calls != 1 {
+			t.Errorf("allowed %v: Fetch = %v after %d calls; want one call", allowed, err, calls)
+		}
 	}
 }

@@ -3,6 +3,8 @@
 //
 //	photosync serve --config FILE   run the service
 //	photosync demo                  run it against an in-process Exchange simulator
+//	photosync doctor --config FILE EMAIL  check every step of a pull for one mailbox
+//	photosync trust --config FILE   print what Exchange needs to trust photosync
 //	photosync version               print the version
 //
 // This package is wiring only: flags and the config file become the options
@@ -30,6 +32,8 @@ const usage = `photosync: a pull-on-demand profile-photo proxy in front of Excha
 Usage:
   photosync serve --config FILE [--check]   run the service (--check: validate the config and exit)
   photosync demo [--listen ADDR] [--for D]  run against an in-process Exchange simulator
+  photosync doctor --config FILE EMAIL      check every step of a pull for one mailbox
+  photosync trust --config FILE             print what Exchange needs to trust photosync
   photosync version                         print the version
   photosync warm --config FILE [--from FILE|-] [--concurrency N] [--sizes A,B] [--force]
                                             pull photos for a list of people (one email a line)
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = forgetCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = configCmd(args[1:], stdout, stderr)
+	case "doctor":
+		err = doctorCmd(ctx, args[1:], stdout, stderr)
+	case "trust":
+		err = trustCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"photosync/sync/exchangetest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // opsEnv is a config file on disk for an Exchange simulator that trusts
 // photosync's certificate, whose metadata document a test server publishes.

@@ -148,13 +148,15 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		checkExchange(ctx, client, scheme+"://"+cfg.Exchange.AutodiscoverDomain+"/autodiscover/metadata/json/1", log)
 		locator, err := autodiscover.New(autodiscover.Options{
-			Domain:     cfg.Exchange.AutodiscoverDomain,
-			Scheme:     scheme,
-			Tokens:     issuer,
-			HTTPClient: client,
-			AllowHTTP:  cfg.Exchange.AllowHTTP,
-			CacheTTL:   cfg.Exchange.AutodiscoverCache.D(),
-			Logger:     log.With("component", "autodiscover"),
+			Domain:       cfg.Exchange.AutodiscoverDomain,
+			Scheme:       scheme,
+			Tokens:       issuer,
+			HTTPClient:   client,
+			AllowHTTP:    cfg.Exchange.AllowHTTP,
+			AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
+			Fallback:     cfg.Exchange.AutodiscoverFallback,
+			CacheTTL:     cfg.Exchange.AutodiscoverCache.D(),
+			Logger:       log.With("component", "autodiscover"),
 		})
 		if err != nil {
 			backing.Close()
@@ -168,6 +170,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			Client:         &masterClient,
 			Tokens:         issuer,
 			AllowHTTP:      cfg.Exchange.AllowHTTP,
+			AllowedHosts:   locator.AllowedHosts(),
 			MaxBytes:       int64(cfg.Photos.MaxBytes),
 			MaxConcurrency: cfg.Exchange.MaxConcurrency,
 		}
@@ -187,16 +190,19 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 // s2s loads our signing certificate and builds the token issuer and the
 // HTTP client that talks to Exchange.
 func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, error) {
-	cert, key, err := oauth.LoadKeyPair(cfg.S2S.Certificate, cfg.S2S.Key)
+	pairs, err := loadPairs(cfg.S2S)
 	if err != nil {
 		return nil, nil, err
 	}
 	issuer, err := oauth.New(oauth.Options{
-		Certificate: cert,
-		Key:         key,
+		Certificate: pairs[0].Certificate,
+		Key:         pairs[0].Key,
+		Rotation:    pairs[1:],
+		ClockSkew:   cfg.S2S.ClockSkew.D(),
 		Realm:       cfg.S2S.Realm,
 		ClientID:    cfg.S2S.ClientID,
 		Lifetime:    cfg.S2S.TokenLifetime.D(),
+		MetadataURL: metadataURL(cfg),
 		Logger:      log.With("component", "oauth"),
 	})
 	if err != nil {

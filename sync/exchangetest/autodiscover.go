@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -169,7 +170,7 @@ const webClientUrls = "ExternalWebClientUrls"
 func (s *Server) writeUserResponse(out *bytes.Buffer, host, mailbox string, requested []string) {
 	esc := func(v string) { _ = xml.EscapeText(out, []byte(v)) }
 	out.WriteString(`<UserResponse>`)
-	b := s.behavior(mailbox)
+	b := s.behavior(mailbox).on(host)
 	u, known := s.user(mailbox)
 	code, msg := b.ErrorCode, b.ErrorMessage
 	if code == "" && !known {
@@ -263,7 +264,7 @@ func writeFault(w http.ResponseWriter, code, reason string) {
 }
 
 // serveProbe answers the EWS Managed API's unauthenticated header probe
-// (PROTOCOLS §2.4). POX Autodiscover itself is not simulated.
+// (PROTOCOLS §2.4); a POST to the same path is POX Autodiscover (servePOX).
 func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-SOAP-Enabled", "True")
@@ -340,4 +341,105 @@ func (s *Server) serveECP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = io.WriteString(w, `<!DOCTYPE html><html><head><title>Change your photo</title></head>`+
 		`<body><h1>Change your photo</h1><p>This is the Exchange simulator's photo page.</p></body></html>`)
+}
+
+// POX namespaces (PROTOCOLS §2.2).
+const (
+	nsPOXRequest  = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+	nsPOXResponse = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+	nsPOXOutlook  = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+)
+
+type poxRequest struct {
+	XMLName xml.Name `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006 Autodiscover"`
+	Request struct {
+		EMailAddress             string `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006 EMailAddress"`
+		AcceptableResponseSchema string `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006 AcceptableResponseSchema"`
+	} `xml:"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006 Request"`
+}
+
+// servePOX answers POX Autodiscover: the EXPR protocol with EwsUrl, EcpUrl
+// and EcpUrl-photo (there is no photos URL in POX), redirectAddr and
+// redirectUrl on demand, an Error for an unknown mailbox or a bad request.
+func (s *Server) servePOX(w http.ResponseWriter, r *http.Request, entry *Request) {
+	if _, ok := s.authenticate(w, r, entry); !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAutodiscoverBody))
+	if err != nil {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	var req poxRequest
+	out := &bytes.Buffer{}
+	esc := func(v string) { _ = xml.EscapeText(out, []byte(v)) }
+	out.WriteString(`<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="` + nsPOXResponse + `">`)
+	poxError := func(code, msg string) {
+		out.WriteString(`<Response><Error Time="00:00:00.0000000" Id="1"><ErrorCode>` + code + `</ErrorCode><Message>`)
+		esc(msg)
+		out.WriteString(`</Message><DebugData /></Error></Response>`)
+	}
+	mb := ""
+	switch {
+	case checkNoDoctype(body) != nil || xml.Unmarshal(body, &req) != nil:
+		poxError("600", "Invalid Request")
+	case strings.TrimSpace(req.Request.AcceptableResponseSchema) != nsPOXOutlook:
+		poxError("601", "Provider is not available")
+	default:
+		mb = strings.TrimSpace(req.Request.EMailAddress)
+		entry.Email = mb
+		b := s.behavior(mb).on(r.Host)
+		u, known := s.user(mb)
+		switch {
+		case b.ErrorCode == "RedirectAddress":
+			out.WriteString(`<Response xmlns="` + nsPOXOutlook + `"><Account><Action>redirectAddr</Action><RedirectAddr>`)
+			esc(b.RedirectTarget)
+			out.WriteString(`</RedirectAddr></Account></Response>`)
+		case b.ErrorCode == "RedirectUrl":
+			out.WriteString(`<Response xmlns="` + nsPOXOutlook + `"><Account><Action>redirectUrl</Action><RedirectUrl>`)
+			esc(b.RedirectTarget)
+			out.WriteString(`</RedirectUrl></Account></Response>`)
+		case !known || b.ErrorCode == "InvalidUser":
+			poxError("500", "The email address can't be found.")
+		default:
+			v := settingValues(r.Host, u)
+			omit := map[string]bool{}
+			for _, o := range b.OmitSettings {
+				omit[o] = true
+			}
+			out.WriteString(`<Response xmlns="` + nsPOXOutlook + `"><User><DisplayName>`)
+			esc(u.Name)
+			out.WriteString(`</DisplayName><AutoDiscoverSMTPAddress>`)
+			esc(u.Email)
+			out.WriteString(`</AutoDiscoverSMTPAddress></User><Account><AccountType>email</AccountType><Action>settings</Action><Protocol><Type>EXPR</Type>`)
+			if !omit["ExternalEwsUrl"] && !omit["ExternalPhotosUrl"] {
+				out.WriteString(`<EwsUrl>`)
+				esc(v["ExternalEwsUrl"])
+				out.WriteString(`</EwsUrl>`)
+			}
+			if !omit["ExternalEcpPhotoUrl"] {
+				out.WriteString(`<EcpUrl>`)
+				esc(v["ExternalEcpUrl"])
+				out.WriteString(`</EcpUrl><EcpUrl-photo>`)
+				esc(v["EcpPhotoUrlFragment"])
+				out.WriteString(`</EcpUrl-photo>`)
+			}
+			out.WriteString(`</Protocol></Account></Response>`)
+		}
+	}
+	out.WriteString(`</Autodiscover>`)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(out.Bytes())
+}
+
+// on returns b for a request that came to host, or the normal behavior when
+// b is limited to another host.
+func (b AutodiscoverBehavior) on(host string) AutodiscoverBehavior {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if b.OnHost == "" || strings.EqualFold(host, b.OnHost) {
+		return b
+	}
+	return AutodiscoverBehavior{}
 }

@@ -1,6 +1,7 @@
 package exchangetest
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -260,6 +261,20 @@ func TestOtherEndpoints(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Error("plain HTTP served the metadata")
+		}
+	}
+}
+
+func TestDialContextKnowsOnlyItsHostnames(t *testing.T) {
+	s := NewServer(Options{Hostnames: []string{"mail.contoso.com"}})
+	defer s.Close()
+	for host, ok := range map[string]bool{"mail.contoso.com:443": true, "MAIL.contoso.com:1": true, "localhost:9": true, "evil.example:443": false} {
+		c, err := s.DialContext(context.Background(), "tcp", host)
+		if c != nil {
+			c.Close()
+		}
+		if (err == nil) != ok {
+			t.Errorf("DialContext(%s) = %v, want ok %v", host, err, ok)
 		}
 	}
 }

@@ -50,7 +50,8 @@ const (
 const (
 	KindPhoto        = "photo"        // GET …/EWS/Exchange.asmx/s/GetUserPhoto
 	KindAutodiscover = "autodiscover" // POST /autodiscover/autodiscover.svc
-	KindProbe        = "probe"        // /autodiscover/autodiscover.xml (header probe)
+	KindProbe        = "probe"        // GET /autodiscover/autodiscover.xml (header probe)
+	KindPOX          = "pox"          // POST /autodiscover/autodiscover.xml
 	KindMetadata     = "metadata"     // GET /autodiscover/metadata/json/1
 	KindECP          = "ecp"          // GET /ecp/PersonalSettings/EditAccount.aspx
 	KindOther        = "other"        // any other path: 404
@@ -93,6 +94,10 @@ type AutodiscoverBehavior struct {
 	// RedirectTarget is the address (RedirectAddress) or URL (RedirectUrl)
 	// sent back in RedirectTarget.
 	RedirectTarget string
+	// OnHost, when set, limits the behavior to requests that came to this
+	// host name (Options.Hostnames); others get the normal answer. Empty:
+	// every host.
+	OnHost string
 	// OmitSettings are answered in UserSettingErrors as
 	// SettingIsNotAvailable instead of a value.
 	OmitSettings []string
@@ -117,6 +122,14 @@ type Options struct {
 	// ChallengeRealm, when set, adds realm="…" to the 401 Bearer challenge
 	// (a test mode; Exchange's own challenge has no realm).
 	ChallengeRealm string
+	// POXOnly makes the SOAP service answer 404, as an Exchange that offers
+	// only POX autodiscover.xml does (PROTOCOLS §2.2).
+	POXOnly bool
+	// Hostnames are extra DNS names the server answers as: they go into its
+	// TLS certificate, and Client and DialContext connect them (any port) to
+	// the server, without DNS. URLs the server hands out use the Host a
+	// request came to, so a test can build a deployment of several names.
+	Hostnames []string
 	// Addr is the listen address. Empty means "127.0.0.1:0".
 	Addr string
 	// Logger receives debug lines about requests. Nil discards.
@@ -127,6 +140,7 @@ type Options struct {
 type Request struct {
 	Kind        string // one of the Kind constants
 	Method      string
+	Host        string // the Host header: the name the client called
 	Path        string
 	Email       string // photo: email parameter; autodiscover: mailboxes, comma-separated
 	Size        string // photo: size parameter as sent
@@ -218,7 +232,7 @@ func NewServer(opts Options) *Server {
 		s.AddUser(u)
 	}
 
-	pki, err := newPKI()
+	pki, err := newPKI(opts.Hostnames)
 	if err != nil {
 		panic(fmt.Sprintf("exchangetest: generating certificates: %v", err))
 	}
@@ -246,6 +260,7 @@ func NewServer(opts Options) *Server {
 	s.client = &http.Client{Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pki.caPool},
 		ForceAttemptHTTP2: true,
+		DialContext:       s.DialContext,
 	}}
 	go func() {
 		defer close(s.done)
@@ -272,6 +287,26 @@ func (s *Server) URL() string { return "https://" + s.Host() }
 
 // Host returns host:port of the server: the autodiscover domain to configure.
 func (s *Server) Host() string { return s.ln.Addr().String() }
+
+// DialContext connects to the server when addr's host is localhost, a
+// loopback address or one of Options.Hostnames, whatever the port; any
+// other host is refused, so a test never reaches the network. Put it in a
+// client's http.Transport to reach the server under its hostnames.
+func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("exchangetest: dial %q: %w", addr, err)
+	}
+	known := host == "localhost" || host == "127.0.0.1" || host == "::1"
+	for _, h := range s.opts.Hostnames {
+		known = known || strings.EqualFold(h, host)
+	}
+	if !known {
+		return nil, fmt.Errorf("exchangetest: dial %s: no such host in the simulator", host)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, s.ln.Addr().String())
+}
 
 // CACertPEM returns the PEM of the CA that signed the server's certificate.
 func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
@@ -489,15 +524,24 @@ func (w *recorder) Write(p []byte) (int, error) {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
-	entry := Request{Method: r.Method, Path: r.URL.Path, IfNoneMatch: r.Header.Get("If-None-Match")}
+	entry := Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, IfNoneMatch: r.Header.Get("If-None-Match")}
 	switch r.URL.Path {
 	case photoPath:
 		entry.Kind = KindPhoto
 		s.servePhoto(rec, r, &entry)
 	case autodiscoverPath:
 		entry.Kind = KindAutodiscover
+		if s.opts.POXOnly {
+			http.NotFound(rec, r)
+			break
+		}
 		s.serveAutodiscover(rec, r, &entry)
 	case probePath:
+		if r.Method == http.MethodPost {
+			entry.Kind = KindPOX
+			s.servePOX(rec, r, &entry)
+			break
+		}
 		entry.Kind = KindProbe
 		s.serveProbe(rec, r)
 	case metadataPath:

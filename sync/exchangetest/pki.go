@@ -24,10 +24,10 @@ type pki struct {
 	metadataID string
 }
 
-// newPKI makes a CA, a TLS leaf for loopback names signed by it, and a
+// newPKI makes a CA, a TLS leaf for loopback names and hostnames signed by it, and a
 // self-signed RSA certificate standing for Exchange's auth certificate.
 // Validity uses the wall clock because TLS clients check it against theirs.
-func newPKI() (*pki, error) {
+func newPKI(hostnames []string) (*pki, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -62,7 +62,7 @@ func newPKI() (*pki, error) {
 		NotAfter:     now.AddDate(1, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     append([]string{"localhost"}, hostnames...),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"photosync/autodiscover"
+	"photosync/configs"
+	"photosync/oauth"
+	psync "photosync/sync"
+)
+
+// doctorCmd walks every step of a pull for one mailbox and prints one line
+// per step: PASS, FAIL or SKIP (after a failure), the observed value, and
+// for a failure the fix.
+func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("doctor", stderr)
+	path := fs.String("config", "", "the admin config file (YAML)")
+	size := fs.String("size", "HR96x96", "the photo size to fetch")
+	timeout := fs.Duration("timeout", time.Minute, "deadline of the whole check")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	// The address may come before or after the flags.
+	rest := fs.Args()
+	if len(rest) > 0 {
+		email := rest[0]
+		if err := fs.Parse(rest[1:]); err != nil {
+			return errUsage
+		}
+		rest = append([]string{email}, fs.Args()...)
+	}
+	if *path == "" || len(rest) != 1 {
+		fmt.Fprintln(stderr, "usage: photosync doctor --config FILE EMAIL")
+		return errUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if !runDoctor(ctx, stdout, *path, rest[0], *size) {
+		return errFailed
+	}
+	return nil
+}
+
+// report prints the steps.
+type report struct {
+	w      io.Writer
+	failed bool
+}
+
+func (r *report) pass(step, observed string) {
+	if r.failed {
+		r.skip(step)
+		return
+	}
+	fmt.Fprintf(r.w, "PASS  %-12s %s\n", step, oneLine(observed))
+}
+
+func (r *report) fail(step, observed, fix string) {
+	r.failed = true
+	fmt.Fprintf(r.w, "FAIL  %-12s %s\n", step, oneLine(observed))
+	if fix != "" {
+		fmt.Fprintf(r.w, "      %-12s fix: %s\n", "", oneLine(fix))
+	}
+}
+
+func (r *report) skip(step string) {
+	fmt.Fprintf(r.w, "SKIP  %-12s (an earlier step failed)\n", step)
+}
+
+// oneLine makes text from outside (errors, headers) one printable line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+var doctorSteps = []string{"config", "tls", "metadata", "autodiscover", "photo urls", "token", "photo"}
+
+// runDoctor walks the steps and reports whether all passed.
+func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool {
+	r := &report{w: w}
+	skipFrom := func(i int) bool {
+		for _, s := range doctorSteps[i:] {
+			r.skip(s)
+		}
+		return false
+	}
+
+	// 1. config
+	cfg, err := configs.Load(path)
+	if err != nil {
+		r.fail("config", err.Error(), "correct the keys named above; configs/photosync.example.yaml documents every key")
+		return skipFrom(1)
+	}
+	if !cfg.Photos.ImportEnabled {
+		r.fail("config", "photos.import_enabled is false: nothing is pulled from Exchange", "set photos.import_enabled: true")
+		return skipFrom(1)
+	}
+	issuer, client, err := s2s(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.fail("config", err.Error(), "s2s.certificate/s2s.key (or s2s.certificates) must be a PEM certificate and its RSA key")
+		return skipFrom(1)
+	}
+	r.pass("config", fmt.Sprintf("%s: autodiscover %s, issuer %s", path, cfg.Exchange.AutodiscoverDomain, issuer.Issuer()))
+
+	// 2. tls
+	scheme := "https"
+	if cfg.Exchange.AllowHTTP {
+		scheme = "http"
+	}
+	host := cfg.Exchange.AutodiscoverDomain
+	if scheme == "http" {
+		r.pass("tls", "not checked: exchange.allow_http is on, Exchange is reached over plain http")
+	} else if observed, err := checkTLS(ctx, client, host); err != nil {
+		fix := "check that Exchange listens on " + withPort(host) + " with a certificate for that name"
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ua) {
+			fix = "add the CA that issued Exchange's certificate to exchange.ca_file (PEM)"
+		}
+		r.fail("tls", err.Error(), fix)
+		return skipFrom(2)
+	} else {
+		r.pass("tls", observed)
+	}
+
+	// 3. metadata
+	metaURL := scheme + "://" + host + "/autodiscover/metadata/json/1"
+	md, err := oauth.FetchMetadata(ctx, client, metaURL)
+	if err == nil {
+		err = oauth.CheckExchangeMetadata(md)
+	}
+	if err != nil {
+		r.fail("metadata", metaURL+": "+err.Error(),
+			"Exchange publishes its auth metadata at /autodiscover/metadata/json/1; check the Autodiscover virtual directory and Get-AuthConfig")
+		return skipFrom(3)
+	}
+	r.pass("metadata", fmt.Sprintf("%s: issuer %s, %d certificate(s); our realm %s", metaURL, md.Issuer, len(md.Certificates()), issuer.Realm()))
+
+	// 4. autodiscover, 5. photo urls
+	loc, err := autodiscover.New(autodiscover.Options{
+		Domain: host, Scheme: scheme, Tokens: issuer, HTTPClient: client,
+		AllowHTTP: cfg.Exchange.AllowHTTP, AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
+		Fallback: cfg.Exchange.AutodiscoverFallback, ErrorTTL: -1,
+	})
+	if err != nil {
+		r.fail("autodiscover", err.Error(), "correct exchange.autodiscover_domain and exchange.allowed_hosts")
+		return skipFrom(4)
+	}
+	settings, err := loc.Lookup(ctx, email)
+	var se *autodiscover.StatusError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized:
+		r.fail("autodiscover", fmt.Sprintf("%s answered 401: the token was rejected", se.URL), "see the token step")
+		r.skip("photo urls")
+		ch := oauth.ParseChallenge([]string{se.Challenge}, se.Diagnostics)
+		r.fail("token", "rejected by Autodiscover: "+findings(ch, issuer.Issuer()), tokenFix(ch))
+		r.skip("photo")
+		return false
+	case errors.Is(err, autodiscover.ErrNoPhotosURL):
+		r.pass("autodiscover", fmt.Sprintf("answered for %s%s", email, hops(settings)))
+		r.fail("photo urls", err.Error(), "Set-WebServicesVirtualDirectory -ExternalUrl https://mail.example.com/EWS/Exchange.asmx on the Client Access server")
+		return skipFrom(5)
+	case err != nil:
+		fix := "check exchange.autodiscover_domain, that the mailbox exists, and the Autodiscover virtual directory"
+		if strings.Contains(err.Error(), "outside the allowed hosts") {
+			fix = "Autodiscover pointed outside exchange.allowed_hosts; add the host there only if it is yours"
+		}
+		r.fail("autodiscover", err.Error(), fix)
+		return skipFrom(4)
+	}
+	r.pass("autodiscover", fmt.Sprintf("answered for %s%s", email, hops(settings)))
+	ecp, err := settings.EcpPhotoURL()
+	if err != nil {
+		r.fail("photo urls", "ExternalPhotosUrl "+settings.ExternalPhotosURL+"; "+err.Error(),
+			"Set-EcpVirtualDirectory -ExternalUrl https://mail.example.com/ecp (people cannot change their photo until then)")
+		return skipFrom(5)
+	}
+	r.pass("photo urls", fmt.Sprintf("ExternalPhotosUrl %s, ExternalEcpPhotoUrl %s", settings.ExternalPhotosURL, ecp))
+
+	// 6. token, 7. photo
+	m := &psync.Master{Client: client, Tokens: issuer, AllowHTTP: cfg.Exchange.AllowHTTP,
+		AllowedHosts: loc.AllowedHosts(), MaxBytes: int64(cfg.Photos.MaxBytes)}
+	photo, err := m.Check(ctx, settings.ExternalPhotosURL, email, size)
+	var pse *psync.StatusError
+	switch {
+	case errors.As(err, &pse) && pse.Code == http.StatusUnauthorized:
+		ch := oauth.ParseChallenge([]string{pse.WWWAuthenticate}, pse.Diagnostics)
+		r.fail("token", "rejected by GetUserPhoto: "+findings(ch, issuer.Issuer()), tokenFix(ch))
+		return skipFrom(6)
+	case err != nil && pse == nil && !isPhotoContentError(err):
+		r.fail("token", err.Error(), "check that Exchange's photo endpoint is reachable")
+		return skipFrom(6)
+	}
+	r.pass("token", "accepted by "+settings.ExternalPhotosURL)
+	switch {
+	case err != nil:
+		r.fail("photo", err.Error(), "Exchange answered, but not with a photo photosync can serve")
+		return false
+	case photo.Status == http.StatusNotFound:
+		r.fail("photo", "404: Exchange has no photo for "+email, "upload one in Outlook on the web, or Set-UserPhoto on Exchange")
+		return false
+	}
+	r.pass("photo", fmt.Sprintf("%d bytes %s, ETag %q", photo.Size, photo.ContentType, photo.ETag))
+	return !r.failed
+}
+
+// findings is what Exchange's challenge says, without the fix (printed on
+// its own line).
+func findings(ch oauth.Challenge, issuer string) string {
+	var out []string
+	for _, f := range ch.Explain(issuer) {
+		if !strings.HasPrefix(f, "likely fix: ") {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// tokenFix is the fix for a rejected token.
+func tokenFix(ch oauth.Challenge) string {
+	for _, f := range ch.Explain("") {
+		if fix, ok := strings.CutPrefix(f, "likely fix: "); ok {
+			return fix
+		}
+	}
+	return "register photosync as a partner application (photosync trust prints the commands), then run doctor again"
+}
+
+func hops(s autodiscover.Settings) string {
+	if len(s.Redirects) == 0 {
+		return ""
+	}
+	return " after " + strings.Join(s.Redirects, ", ")
+}
+
+func isPhotoContentError(err error) bool {
+	return errors.Is(err, psync.ErrNotImage) || errors.Is(err, psync.ErrTooLarge)
+}
+
+func withPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(host, "443")
+}
+
+// checkTLS makes a TLS connection to host with client's TLS settings and
+// describes the certificate seen.
+func checkTLS(ctx context.Context, client *http.Client, host string) (string, error) {
+	var cfg *tls.Config
+	if tr, ok := client.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
+	} else {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	addr := withPort(host)
+	name, _, _ := net.SplitHostPort(addr)
+	cfg.ServerName = name
+	d := tls.Dialer{Config: cfg}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("tls to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	st := conn.(*tls.Conn).ConnectionState()
+	leaf := st.PeerCertificates[0]
+	return fmt.Sprintf("%s: %s, certificate %q from %q, valid until %s", addr, tls.VersionName(st.Version),
+		leaf.Subject.CommonName, leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly)), nil
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"photosync/oauth"
+)
+
+// writeKeyPairs writes n generated pairs s2s-0.crt/.key … into dir and
+// returns their thumbprints.
+func writeKeyPairs(t *testing.T, dir string, n int) []string {
+	t.Helper()
+	var x5t []string
+	for i := range n {
+		certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Join(dir, "s2s-"+string(rune('0'+i)))
+		if err := os.WriteFile(base+".crt", certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(base+".key", keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := pem.Decode(certPEM)
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x5t = append(x5t, oauth.Thumbprint(c))
+	}
+	return x5t
+}
+
+func TestTrust(t *testing.T) {
+	const realm = "6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b"
+	tests := []struct {
+		name  string
+		s2s   string // the s2s section after realm
+		pairs int
+		want  []string
+	}{
+		{name: "one certificate, default public url", pairs: 1,
+			s2s: "  certificate: s2s-0.crt\n  key: s2s-0.key\n",
+			want: []string{
+				"  https://127.0.0.1:8443/_layouts/15/metadata/json/1\n",
+				"issuer: 00000003-0000-0ff1-ce00-000000000000@" + realm,
+				`.\Configure-EnterprisePartnerApplication.ps1 -AuthMetadataUrl 'https://127.0.0.1:8443/_layouts/15/metadata/json/1' -ApplicationType SharePoint`,
+				"New-PartnerApplication -Name 'photosync' -ApplicationIdentifier '00000003-0000-0ff1-ce00-000000000000' -AuthMetadataUrl 'https://127.0.0.1:8443/_layouts/15/metadata/json/1'",
+				"Set-PartnerApplication -RefreshAuthMetadata",
+				"photosync doctor --config FILE someone@contoso.com",
+			}},
+		{name: "rotation and a public url with a quote", pairs: 2,
+			s2s: "  public_url: https://photos.contoso.com/o'brien/\n  certificates:\n    - certificate: s2s-0.crt\n      key: s2s-0.key\n    - certificate: s2s-1.crt\n      key: s2s-1.key\n",
+			want: []string{
+				"-AuthMetadataUrl 'https://photos.contoso.com/o''brien/_layouts/15/metadata/json/1'",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x5t := writeKeyPairs(t, dir, tt.pairs)
+			config := "listen: 127.0.0.1:8443\nexchange:\n  autodiscover_domain: autodiscover.contoso.com\ns2s:\n  realm: " + realm + "\n" + tt.s2s
+			path := filepath.Join(dir, "photosync.yaml")
+			if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			if code := run(context.Background(), []string{"trust", "--config", path}, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			out := stdout.String()
+			for _, w := range append(tt.want, x5t...) {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "PRIVATE KEY") {
+				t.Error("output shows a private key")
+			}
+		})
+	}
+}
+
+func TestTrustNeedsConfig(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"trust"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+}
