@@ -61,6 +61,8 @@ type Photos struct {
 	PullTimeout     Duration `yaml:"pull_timeout"`     // whole pull (autodiscover, token, fetch). Default: 30s
 	ColdDeadline    Duration `yaml:"cold_deadline"`    // longest a request waits for a photo we lack. Default: 2s
 	MaxStale        Duration `yaml:"max_stale"`        // oldest copy served once its timer ran out. Default: 168h
+	DeriveSizes     bool     `yaml:"derive_sizes"`     // pull HR648x648 once, scale the rest here. Default: true
+	JPEGQuality     int      `yaml:"jpeg_quality"`     // of derived JPEGs, 1-100. Default: 85
 }
 
 // Exchange says how to reach the master.
@@ -158,6 +160,8 @@ func Default() Config {
 			PullTimeout:     Duration(30 * time.Second),
 			ColdDeadline:    Duration(2 * time.Second),
 			MaxStale:        Duration(7 * 24 * time.Hour),
+			DeriveSizes:     true,
+			JPEGQuality:     85,
 		},
 		Exchange: Exchange{
 			Timeout:              Duration(15 * time.Second),
@@ -274,6 +278,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	if c.Photos.ColdDeadline <= 0 {
 		bad("photos.cold_deadline", "must be positive")
+	}
+	if c.Photos.JPEGQuality < 1 || c.Photos.JPEGQuality > 100 {
+		bad("photos.jpeg_quality", "want 1 to 100, got %d", c.Photos.JPEGQuality)
 	}
 	if c.Photos.MaxStale < c.Photos.Expiration {
 		bad("photos.max_stale", "must be at least photos.expiration (%v)", c.Photos.Expiration)

@@ -106,6 +106,13 @@ type Options struct {
 	// may be and still be served once its timer ran out. Default: 7 days,
 	// the lifetime of Exchange's own photo cache.
 	MaxStale time.Duration
+	// Derive pulls only MasterSize from the master and scales every smaller
+	// size from it here, so all nine sizes of a person cost one master call
+	// per expiry window. Turn it off for masters whose own sizes must be
+	// served (e.g. hand-cropped thumbnails).
+	Derive bool
+	// JPEGQuality of derived JPEGs, 1 to 100. Default: 85.
+	JPEGQuality int
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Logger receives one line per pull. Default: discard.
@@ -208,6 +215,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.MaxStale <= 0 {
 		opts.MaxStale = 7 * 24 * time.Hour
+	}
+	if opts.JPEGQuality <= 0 || opts.JPEGQuality > 100 {
+		opts.JPEGQuality = 85
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -442,6 +452,9 @@ func (e *Engine) pull(key store.Key) pullResult {
 	if r, done := e.settled(prev, found); done {
 		return r
 	}
+	if e.opts.Derive && key.Size != MasterSize {
+		return e.pullDerived(ctx, key, prev)
+	}
 	if e.opts.Locker != nil {
 		release, acquired, err := e.opts.Locker.TryLock(ctx, key, e.opts.PullTimeout+storeTimeout)
 		switch {
@@ -530,16 +543,20 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
-	// The pull's own deadline may be what ended it: store the outcome
-	// (above all the error timer) on a context of its own.
-	putCtx, cancelPut := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancelPut()
-	if err := e.opts.Store.Put(putCtx, key, next); err != nil {
+	e.put(key, next)
+	return pullResult{rec: next, status: res.status, failed: pullErr != nil}
+}
+
+// put stores a pull's outcome. The pull's own deadline may be what ended
+// it, so the write (above all of an error timer) has a context of its own.
+func (e *Engine) put(key store.Key, rec store.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := e.opts.Store.Put(ctx, key, rec); err != nil {
 		e.storeFailed(err)
 	} else {
 		e.storeUp()
 	}
-	return pullResult{rec: next, status: res.status, failed: pullErr != nil}
 }
 
 // fetch resolves the owner's photo URL and asks the master, revalidating the

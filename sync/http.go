@@ -248,7 +248,9 @@ func cacheStatus(p Photo) string {
 		if p.MasterStatus != 0 {
 			b = append(b, "; fwd-status="...)
 			b = strconv.AppendInt(b, int64(p.MasterStatus), 10)
-			b = append(b, "; stored"...)
+		}
+		if p.Outcome == OutcomePulled || p.Outcome == OutcomeCoalesced {
+			b = append(b, "; stored"...) // (a derived size's master copy may have been fresh)
 		}
 		if p.Outcome == OutcomeCoalesced {
 			b = append(b, "; collapsed"...)
@@ -285,7 +287,7 @@ func OutcomeOf(cacheStatus string) string {
 		return ""
 	case strings.Contains(cacheStatus, "; collapsed"):
 		return OutcomeCoalesced.String()
-	case strings.Contains(cacheStatus, "; fwd-status="):
+	case strings.Contains(cacheStatus, "; stored"):
 		return OutcomePulled.String()
 	}
 	return OutcomeStale.String() // answered without the master: cold deadline, max-stale, …

@@ -61,13 +61,18 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 		if !force {
 			return RefreshSkipped, nil
 		}
-		// pull re-checks the timer inside the flight; end it so that the
-		// forced pull really asks the master.
-		ended := prev
-		ended.Timer = store.Timer{}
-		if err := e.opts.Store.Put(ctx, key, ended); err != nil {
-			e.stats.StoreErrors.Add(1)
-			return RefreshSkipped, fmt.Errorf("refreshing %s: ending the timer: %w", key, err)
+		if err := e.endTimer(ctx, key, prev); err != nil {
+			return RefreshSkipped, err
+		}
+	}
+	if force && e.opts.Derive && size != MasterSize {
+		// A derived size comes from the master copy: end its timer too, so
+		// the forced pull reaches the master.
+		src := store.Key{Owner: owner, Size: MasterSize}
+		if rec, err := e.opts.Store.Get(ctx, src); err == nil && rec.Timer.Alive(e.opts.Now()) {
+			if err := e.endTimer(ctx, src, rec); err != nil {
+				return RefreshSkipped, err
+			}
 		}
 	}
 	e.stats.Misses.Add(1)
@@ -93,6 +98,17 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 	default:
 		return RefreshPulled, nil
 	}
+}
+
+// endTimer stops rec's running timer: pull re-checks the timer inside the
+// flight, and a forced pull must really ask the master.
+func (e *Engine) endTimer(ctx context.Context, key store.Key, rec store.Record) error {
+	rec.Timer = store.Timer{}
+	if err := e.opts.Store.Put(ctx, key, rec); err != nil {
+		e.stats.StoreErrors.Add(1)
+		return fmt.Errorf("refreshing %s: ending the timer: %w", key, err)
+	}
+	return nil
 }
 
 // SizeReport is what is stored for one size of a person's photo.

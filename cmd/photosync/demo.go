@@ -83,6 +83,9 @@ func demo(ctx context.Context, ln net.Listener, stdout, stderr io.Writer) error 
 	cfg := configs.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.Photos.Trigger = configs.TriggerAny // the demo's browser is anonymous
+	// The first page load pulls everyone at once: let it wait for the photos
+	// rather than show placeholders on a busy machine.
+	cfg.Photos.ColdDeadline = configs.Duration(10 * time.Second)
 	cfg.Exchange.AutodiscoverDomain = sim.Host()
 	cfg.Exchange.CAFile = filepath.Join(dir, "exchange-ca.pem")
 	cfg.S2S.Certificate = filepath.Join(dir, "s2s.crt")

@@ -17,7 +17,6 @@ import (
 	"photosync/sync/exchangetest"
 )
 
-
 // opsEnv is a config file on disk for an Exchange simulator that trusts
 // photosync's certificate, whose metadata document a test server publishes.
 type opsEnv struct {
@@ -57,7 +56,14 @@ func newOpsEnv(t *testing.T, users []exchangetest.User, extra string) *opsEnv {
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), sim.CACertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	config := fmt.Sprintf(`exchange:
+	// These tests pull hundreds of photos under -race: ask the simulator for
+	// the small sizes themselves rather than drawing and scaling HR648x648
+	// for each (derivation has its own tests).
+	photos := "photos:\n  derive_sizes: false\n"
+	if strings.Contains(extra, "photos:\n") {
+		extra, photos = strings.Replace(extra, "photos:\n", photos, 1), ""
+	}
+	config := photos + fmt.Sprintf(`exchange:
   autodiscover_domain: %q
   ca_file: ca.pem
 s2s:

@@ -121,6 +121,8 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		PullTimeout:     cfg.Photos.PullTimeout.D(),
 		ColdDeadline:    cfg.Photos.ColdDeadline.D(),
 		MaxStale:        cfg.Photos.MaxStale.D(),
+		Derive:          cfg.Photos.DeriveSizes,
+		JPEGQuality:     cfg.Photos.JPEGQuality,
 		Logger:          log.With("component", "sync"),
 	}
 	if cfg.Photos.Trigger == configs.TriggerAny {
