@@ -44,6 +44,12 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Admin    Admin    `yaml:"admin"`
 
+	// Sources are where photos are pulled from, asked in order: the first
+	// photo wins, a photo deleted on purpose or an error stops the walk.
+	// Names: exchange, directory. Default: [exchange]
+	Sources   []string  `yaml:"sources"`
+	Directory Directory `yaml:"directory"`
+
 	// Upstream, when set, is the application photosync stands in front of
 	// (sidecar mode): http(s)://host[:port]. Default: "" (photo routes only)
 	Upstream string `yaml:"upstream"`
@@ -63,6 +69,34 @@ type Photos struct {
 	MaxStale        Duration `yaml:"max_stale"`        // oldest copy served once its timer ran out. Default: 168h
 	DeriveSizes     bool     `yaml:"derive_sizes"`     // pull HR648x648 once, scale the rest here. Default: true
 	JPEGQuality     int      `yaml:"jpeg_quality"`     // of derived JPEGs, 1-100. Default: 85
+}
+
+// Source names for Config.Sources.
+const (
+	SourceExchange  = "exchange"
+	SourceDirectory = "directory"
+)
+
+// Directory is the LDAP directory source (used when sources lists directory).
+type Directory struct {
+	URL             string   `yaml:"url"`               // ldap://host[:port] or ldaps://host[:port]
+	BindDN          string   `yaml:"bind_dn"`           // the service account
+	BindPassword    string   `yaml:"bind_password"`     // its password; or bind_password_env
+	BindPasswordEnv string   `yaml:"bind_password_env"` // name of an environment variable holding it
+	BaseDN          string   `yaml:"base_dn"`           // where people are searched
+	MatchAttributes []string `yaml:"match_attributes"`  // compared with the address. Default: [mail, userPrincipalName]
+	PhotoAttributes []string `yaml:"photo_attributes"`  // read in order. Default: [thumbnailPhoto, jpegPhoto]
+	Timeout         Duration `yaml:"timeout"`           // dial, bind, each search. Default: 5s
+	PoolSize        int      `yaml:"pool_size"`         // idle connections kept. Default: 4
+}
+
+// Password returns the bind password, from the environment when
+// bind_password_env names a variable.
+func (d Directory) Password() string {
+	if d.BindPasswordEnv != "" {
+		return os.Getenv(d.BindPasswordEnv)
+	}
+	return d.BindPassword
 }
 
 // Exchange says how to reach the master.
@@ -174,10 +208,12 @@ func Default() Config {
 			TokenLifetime: Duration(time.Hour),
 			ClockSkew:     Duration(5 * time.Minute),
 		},
-		Store:    Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
-		Identity: Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
-		Log:      Log{Level: "info", Format: "text"},
-		Admin:    Admin{Listen: "127.0.0.1:9090"},
+		Store:     Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
+		Identity:  Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
+		Log:       Log{Level: "info", Format: "text"},
+		Admin:     Admin{Listen: "127.0.0.1:9090"},
+		Sources:   []string{SourceExchange},
+		Directory: Directory{Timeout: Duration(5 * time.Second), PoolSize: 4},
 	}
 }
 
@@ -324,6 +360,7 @@ func (c *Config) validate(doc *yaml.Node) error {
 			bad("s2s.public_url", "want an absolute http(s) URL such as https://photos.contoso.com, got %q", c.S2S.PublicURL)
 		}
 	}
+	c.validateSources(bad)
 	if c.Exchange.Timeout <= 0 {
 		bad("exchange.timeout", "must be positive")
 	}
@@ -458,4 +495,49 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateSources checks sources and, when it lists directory, the
+// directory section.
+func (c *Config) validateSources(bad func(key, format string, args ...any)) {
+	if len(c.Sources) == 0 {
+		bad("sources", "list at least one source (exchange, directory)")
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sources {
+		switch {
+		case s != SourceExchange && s != SourceDirectory:
+			bad("sources", "want %q or %q, got %q", SourceExchange, SourceDirectory, s)
+		case seen[s]:
+			bad("sources", "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	if !seen[SourceDirectory] {
+		return
+	}
+	d := c.Directory
+	if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || u.User != nil {
+		bad("directory.url", "want ldap://host[:port] or ldaps://host[:port], got %q", d.URL)
+	}
+	if d.BindDN == "" {
+		bad("directory.bind_dn", "required when sources lists directory")
+	}
+	switch {
+	case d.BindPassword != "" && d.BindPasswordEnv != "":
+		bad("directory.bind_password", "set bind_password or bind_password_env, not both")
+	case d.BindPasswordEnv != "" && os.Getenv(d.BindPasswordEnv) == "":
+		bad("directory.bind_password_env", "environment variable %q is empty or unset", d.BindPasswordEnv)
+	case d.BindPassword == "" && d.BindPasswordEnv == "":
+		bad("directory.bind_password", "required when sources lists directory (or set bind_password_env)")
+	}
+	if d.BaseDN == "" {
+		bad("directory.base_dn", "required when sources lists directory")
+	}
+	if d.Timeout <= 0 {
+		bad("directory.timeout", "must be positive")
+	}
+	if d.PoolSize < 1 || d.PoolSize > 64 {
+		bad("directory.pool_size", "want 1 to 64, got %d", d.PoolSize)
+	}
 }

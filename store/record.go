@@ -48,6 +48,7 @@ type meta struct {
 	ErrorAt     time.Time `json:"error_at,omitzero"`
 	Timer       TimerKind `json:"timer,omitempty"`
 	Until       time.Time `json:"until,omitzero"`
+	Source      string    `json:"source,omitempty"`
 }
 
 // prepare validates r for Put at now: it sets Sum from Body and turns a
@@ -77,6 +78,7 @@ func encodeMeta(r Record) ([]byte, error) {
 		ErrorAt:     r.ErrorAt,
 		Timer:       r.Timer.Kind,
 		Until:       r.Timer.Until,
+		Source:      r.Source,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: encoding record: %w", err)
@@ -109,6 +111,7 @@ func decode(key Key, m, body []byte) (Record, error) {
 		Error:       md.Error,
 		ErrorAt:     md.ErrorAt,
 		Timer:       Timer{Kind: md.Timer, Until: md.Until},
+		Source:      md.Source,
 	}, nil
 }
 

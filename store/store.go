@@ -107,6 +107,10 @@ type Record struct {
 	Error       string    // the last pull's error, "" after a good pull
 	ErrorAt     time.Time // when Error happened
 	Timer       Timer     // the running timer
+	// Source says which source gave State (and why, for no photo), as
+	// the engine's source chain records it: "exchange", "directory",
+	// "exchange: deleted on purpose", …; "" before the chain existed.
+	Source string
 }
 
 // Checksum returns the hex SHA-256 of b, the form of Record.Sum.

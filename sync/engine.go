@@ -21,7 +21,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -80,6 +79,9 @@ type Options struct {
 	Store   store.Store
 	Locator Locator
 	Master  *Master
+	// Sources are asked in order for each pull (see Source). Default: the
+	// Exchange source alone, from Locator and Master.
+	Sources []Source
 	// Locker, when set, makes replicas sharing Store pull each photo once
 	// between them: the others wait for the result in the store.
 	Locker Locker
@@ -198,7 +200,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.Store == nil {
 		return nil, errors.New("sync: Options.Store is required")
 	}
-	if opts.ImportEnabled && (opts.Locator == nil || opts.Master == nil) {
+	if opts.ImportEnabled && len(opts.Sources) == 0 && (opts.Locator == nil || opts.Master == nil) {
 		return nil, errors.New("sync: Options.Locator and Options.Master are required when import is enabled")
 	}
 	if opts.Expiration <= 0 {
@@ -540,6 +542,9 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 		e.log.Info("photo pulled", "owner", key.Owner, "size", key.Size, "bytes", len(res.body),
 			"type", res.contentType, "elapsed", time.Since(started))
 	}
+	if pullErr == nil {
+		next.Source = res.sourceLabel()
+	}
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
@@ -559,23 +564,16 @@ func (e *Engine) put(key store.Key, rec store.Record) {
 	}
 }
 
-// fetch resolves the owner's photo URL and asks the master, revalidating the
-// stored copy when there is one.
+// fetch asks the sources in order (Options.Sources, or Exchange alone),
+// revalidating the stored copy with the source that gave it.
 func (e *Engine) fetch(ctx context.Context, key store.Key, prev store.Record) (fetched, error) {
-	settings, err := e.opts.Locator.Lookup(ctx, key.Owner)
-	if err != nil {
-		return fetched{}, err
+	sources := e.opts.Sources
+	if len(sources) == 0 {
+		sources = []Source{ExchangeSource{Locator: e.opts.Locator, Master: e.opts.Master}}
 	}
 	etag := ""
 	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
 		etag = prev.ETag
 	}
-	res, err := e.opts.Master.Fetch(ctx, settings.ExternalPhotosURL, key.Owner, key.Size, etag)
-	if err != nil {
-		return fetched{}, err
-	}
-	if res.status == http.StatusNotModified && etag == "" {
-		return fetched{}, fmt.Errorf("master: 304 Not Modified although no ETag was sent")
-	}
-	return res, nil
+	return walk(ctx, sources, key.Owner, key.Size, prev.Source, etag)
 }

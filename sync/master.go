@@ -102,11 +102,18 @@ var ErrNotImage = errors.New("master: body is not an image")
 // ErrTooLarge is returned when the master's body is over Master.MaxBytes.
 var ErrTooLarge = errors.New("master: photo larger than the limit")
 
+// ErrBlankPhoto is returned by Master.Fetch for a 200 with an empty body:
+// the "blank photo" Exchange serves for a photo deleted on purpose
+// (PROTOCOLS §5). ExchangeSource reads it as SourceDeleted.
+var ErrBlankPhoto = errors.New("master: blank photo (deleted on purpose)")
+
 type fetched struct {
 	status      int // 200, 304 or 404
 	body        []byte
 	contentType string
 	etag        string // unquoted
+	source      string // the Source that answered, for store.Record.Source
+	deleted     bool   // 404 because the owner deleted the photo on purpose
 }
 
 // PhotoURL builds the GetUserPhoto URL from an ExternalPhotosUrl, checking
@@ -167,7 +174,11 @@ func (m *Master) Fetch(ctx context.Context, photosURL, email, size, etag string)
 		return fetched{}, fmt.Errorf("master: waiting for a free call slot: %w", ctx.Err())
 	}
 	res, err := m.fetch(ctx, target, host, email, etag)
-	m.circuit.record(host, err, m.Now(), m.MaxBackoff)
+	if errors.Is(err, ErrBlankPhoto) {
+		m.circuit.record(host, nil, m.Now(), m.MaxBackoff) // an answer, not a failure
+	} else {
+		m.circuit.record(host, err, m.Now(), m.MaxBackoff)
+	}
 	return res, err
 }
 
@@ -236,6 +247,9 @@ func (m *Master) fetch(ctx context.Context, target, host, email, etag string) (f
 	}
 	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
 		return fetched{}, fmt.Errorf("master: photo of %s truncated: %d of %d bytes", email, len(body), resp.ContentLength)
+	}
+	if len(body) == 0 && resp.ContentLength <= 0 {
+		return fetched{}, ErrBlankPhoto
 	}
 	ct, ok := SniffImage(body)
 	if !ok {

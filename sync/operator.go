@@ -127,6 +127,9 @@ type SizeReport struct {
 	Error       string    `json:"error,omitempty"`
 	ErrorAt     time.Time `json:"error_at,omitzero"`
 	StoreError  string    `json:"store_error,omitempty"` // the store could not read it
+	// Source is which source gave the stored state, and why for no photo
+	// ("directory", "exchange: deleted on purpose").
+	Source string `json:"source,omitempty"`
 }
 
 // Report is everything known about one person's photos.
@@ -162,6 +165,7 @@ func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
 			sr.TimerUntil = rec.Timer.Until
 			sr.Error = rec.Error
 			sr.ErrorAt = rec.ErrorAt
+			sr.Source = rec.Source
 			if rec.State == store.StatePhoto && len(rec.Body) > 0 {
 				sr.ETag = etagOf(rec)
 			}

@@ -67,7 +67,7 @@ func TestInspectAndForget(t *testing.T) {
 		}
 		want := psync.SizeReport{Size: s.Size, Stored: true, State: "photo", ETag: s.ETag, MasterETag: strings.Trim(etag, `"`),
 			Bytes: len(jpeg), ContentType: "image/jpeg", Checksum: s.Checksum, PulledAt: e.clock.Now(),
-			Timer: "expiration", TimerUntil: e.clock.Now().Add(6 * time.Hour)}
+			Timer: "expiration", TimerUntil: e.clock.Now().Add(6 * time.Hour), Source: "exchange"}
 		if s != want || s.ETag == "" || len(s.Checksum) != 64 {
 			t.Errorf("report\n%+v, want\n%+v", s, want)
 		}

@@ -54,17 +54,17 @@ func inspectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func writeInspection(w io.Writer, in inspection) error {
 	fmt.Fprintf(w, "%s\nstore: %s\n\n", in.Owner, in.Store)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SIZE\tSTATE\tBYTES\tTYPE\tETAG\tPULLED\tTIMER\tUNTIL\tLAST ERROR")
+	fmt.Fprintln(tw, "SIZE\tSTATE\tSOURCE\tBYTES\tTYPE\tETAG\tPULLED\tTIMER\tUNTIL\tLAST ERROR")
 	for _, s := range in.Sizes {
 		if !s.Stored {
 			state := "not stored"
 			if s.StoreError != "" {
 				state = "store error: " + s.StoreError
 			}
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", s.Size, state)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", s.Size, state)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Size, s.State, s.Bytes, dash(s.ContentType),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Size, s.State, dash(escaped(s.Source)), s.Bytes, dash(s.ContentType),
 			dash(s.ETag), when(s.PulledAt), s.Timer, when(s.TimerUntil), dash(escaped(s.Error)))
 	}
 	return tw.Flush()

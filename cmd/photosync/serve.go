@@ -178,6 +178,12 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		hopts.Locator = locator
 		hopts.Metadata = issuer.MetadataHandler()
+		sources, err := buildSources(cfg, eopts.Locator, eopts.Master)
+		if err != nil {
+			backing.Close()
+			return nil, err
+		}
+		eopts.Sources = sources
 	}
 
 	engine, err := psync.New(eopts)
@@ -187,6 +193,31 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 	}
 	metrics.Export(engine.Stats())
 	return &app{handler: metrics.Wrap(psync.NewHandler(engine, hopts)), store: backing, engine: engine, metrics: metrics, ready: ready}, nil
+}
+
+// buildSources turns the sources list into the engine's chain, in order.
+func buildSources(cfg configs.Config, locator psync.Locator, master *psync.Master) ([]psync.Source, error) {
+	var out []psync.Source
+	for _, name := range cfg.Sources {
+		switch name {
+		case configs.SourceExchange:
+			out = append(out, psync.ExchangeSource{Locator: locator, Master: master})
+		case configs.SourceDirectory:
+			d := cfg.Directory
+			dir, err := psync.NewDirectory(psync.Directory{
+				URL: d.URL, BindDN: d.BindDN, BindPassword: d.Password(), BaseDN: d.BaseDN,
+				MatchAttributes: d.MatchAttributes, PhotoAttributes: d.PhotoAttributes,
+				Timeout: d.Timeout.D(), PoolSize: d.PoolSize,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("directory source: %w", err)
+			}
+			out = append(out, dir)
+		default:
+			return nil, fmt.Errorf("unknown source %q", name) // validation rejects it first
+		}
+	}
+	return out, nil
 }
 
 // s2s loads our signing certificate and builds the token issuer and the

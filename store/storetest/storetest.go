@@ -96,6 +96,7 @@ func photo(now time.Time, body string) store.Record {
 		Error:       "last pull: master timed out",
 		ErrorAt:     now.Add(-2 * time.Hour).In(time.FixedZone("UTC+2", 2*3600)),
 		Timer:       store.Timer{Kind: store.TimerSuccess, Until: now.Add(time.Hour)},
+		Source:      "directory",
 	}
 }
 
@@ -136,6 +137,9 @@ func diff(got, want store.Record) string {
 	}
 	if got.ETag != want.ETag {
 		add("ETag", got.ETag, want.ETag)
+	}
+	if got.Source != want.Source {
+		add("Source", got.Source, want.Source)
 	}
 	if !got.PulledAt.Equal(want.PulledAt) {
 		add("PulledAt", got.PulledAt, want.PulledAt)
@@ -234,6 +238,7 @@ func testEmptyBody(t *testing.T, s store.Store) {
 	}{
 		{"no-photo", store.Record{
 			State:    store.StateNoPhoto,
+			Source:   "exchange: deleted on purpose",
 			PulledAt: now,
 			Timer:    store.Timer{Kind: store.TimerSuccess, Until: now.Add(time.Hour)},
 		}},

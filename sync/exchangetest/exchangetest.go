@@ -190,6 +190,7 @@ type Server struct {
 	order        []string // lower-case emails in insertion order
 	behaviors    map[string]AutodiscoverBehavior
 	faults       faults
+	deletedBlank bool // a deleted photo is served as a 0-byte JPEG, not a 404
 	backoffUntil time.Time
 	requests     []Request
 	partnerURL   string
@@ -438,6 +439,18 @@ func (s *Server) FailPhotos(status, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults.status, s.faults.remaining = status, n
+}
+
+// SetDeletedBlank chooses how GetUserPhoto answers for a photo deleted on
+// purpose. Off (the default, rule 8 of PROTOCOLS §8): 404, as for no photo.
+// On: 200 image/jpeg with an empty body, the "blank photo" Exchange returns
+// by default for a deleted photo [S24], read from the 0-byte JPEG its photo
+// cache keeps for it [S23]. PROTOCOLS leaves the REST status UNCONFIRMED,
+// so the simulator offers both; AD is never consulted either way.
+func (s *Server) SetDeletedBlank(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletedBlank = on
 }
 
 // SetPhotoDelay makes each GetUserPhoto request wait d before it is

@@ -235,7 +235,16 @@ func (s *Server) servePhoto(w http.ResponseWriter, r *http.Request, entry *Reque
 		return
 	}
 	k := photoFor(u, px)
-	if k == nil {
+	s.mu.Lock()
+	blank := s.deletedBlank
+	s.mu.Unlock()
+	switch {
+	case k == nil && u.Deleted && blank:
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	case k == nil:
 		http.NotFound(w, r)
 		return
 	}

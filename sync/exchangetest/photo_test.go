@@ -125,6 +125,19 @@ func TestConditionalAndChanges(t *testing.T) {
 			t.Errorf("deleted photo %s: status %d, want 404", size, resp.StatusCode)
 		}
 	}
+	// In blank mode the same photo is a 200 with no bytes, AD still unread.
+	f.s.SetDeletedBlank(true)
+	for _, size := range []string{"HR48x48", "HR240x240"} {
+		resp, body := get("carol@contoso.com", size, "")
+		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Content-Type") != "image/jpeg" {
+			t.Errorf("blank deleted photo %s: status %d, %d bytes, type %q; want 200, 0 bytes, image/jpeg",
+				size, resp.StatusCode, len(body), resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := get("alice@contoso.com", "HR96x96", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("blank mode, photo present: status %d, want 200", resp.StatusCode)
+	}
+	f.s.SetDeletedBlank(false)
 	f.s.SetPhoto("carol@contoso.com")
 	if resp, _ := get("carol@contoso.com", "HR240x240", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("after SetPhoto on a deleted photo: status %d, want 200", resp.StatusCode)
