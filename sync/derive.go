@@ -60,9 +60,10 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		}
 		next.Error, next.ErrorAt, next.Timer = src.Error, src.ErrorAt, src.Timer
 	case src.State != store.StatePhoto:
-		next = store.Record{State: src.State, PulledAt: src.PulledAt, Timer: src.Timer}
+		next = store.Record{State: src.State, PulledAt: src.PulledAt, Source: src.Source, Timer: src.Timer}
 	case prev.State == store.StatePhoto && prev.ETag == derivedMark+src.Sum:
 		next.PulledAt, next.Error, next.ErrorAt, next.Timer = src.PulledAt, "", time.Time{}, src.Timer
+		next.Source = src.Source
 	default:
 		body, ct, err := scale(src.Body, pixels(key.Size), e.opts.JPEGQuality)
 		if err != nil {
@@ -75,7 +76,7 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			break
 		}
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: ct, Sum: store.Checksum(body),
-			ETag: derivedMark + src.Sum, PulledAt: src.PulledAt, Timer: src.Timer}
+			ETag: derivedMark + src.Sum, PulledAt: src.PulledAt, Source: src.Source, Timer: src.Timer}
 	}
 	e.put(key, next)
 	return pullResult{rec: next, status: status, failed: next.Timer.Kind == store.TimerError}
