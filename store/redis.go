@@ -67,10 +67,10 @@ func NewRedis(rawURL string, opts RedisOptions) (*Redis, error) {
 		opt.DialTimeout = time.Second
 	}
 	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = time.Second
+		opt.ReadTimeout = 2 * time.Second
 	}
 	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = time.Second
+		opt.WriteTimeout = 2 * time.Second
 	}
 	if opt.PoolTimeout == 0 {
 		opt.PoolTimeout = time.Second

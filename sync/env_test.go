@@ -124,8 +124,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Expiration:      6 * time.Hour,
 		ErrorExpiration: time.Hour,
 		Trigger:         psync.TriggerSelf,
-		PullTimeout:     5 * time.Second,
-		Now:             e.clock.Now,
+		PullTimeout:     20 * time.Second,
+		// Generous: a cold request waits for its pull however busy the
+		// machine is; the cold-deadline test sets its own.
+		ColdDeadline: 30 * time.Second,
+		Now:          e.clock.Now,
 	}
 	if o.engine != nil {
 		o.engine(&opts)

@@ -159,6 +159,7 @@ func TestServeFromConfigFile(t *testing.T) {
 photos:
   expiration: 2
   error_expiration: 90s
+  cold_deadline: 30s
 exchange:
   autodiscover_domain: %q
   ca_file: ca.pem

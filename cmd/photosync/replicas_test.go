@@ -97,6 +97,7 @@ func (rs *replicaSet) start(t *testing.T, name, storeYAML string) *replica {
 	doc := fmt.Sprintf(`listen: %q
 photos:
   trigger: any
+  cold_deadline: 30s # wait for the pull however busy the machine is
 exchange:
   autodiscover_domain: %q
   ca_file: ca.pem
