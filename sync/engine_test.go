@@ -330,7 +330,7 @@ func TestRejectedTokenIsAnErrorWithTheReason(t *testing.T) {
 func TestTwoInstancesShareRedis(t *testing.T) {
 	url := storetest.RedisURL(t)
 	prefix := fmt.Sprintf("test:%s:%d:", t.Name(), time.Now().UnixNano())
-	open := func(t *testing.T, now func() time.Time) store.Store {
+	open := func(t testing.TB, now func() time.Time) store.Store {
 		r, err := store.OpenRedis(ctx(t), url, store.RedisOptions{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)

@@ -66,11 +66,11 @@ type env struct {
 
 type envOptions struct {
 	engine   func(*psync.Options)
-	store    func(t *testing.T, now func() time.Time) store.Store
+	store    func(t testing.TB, now func() time.Time) store.Store
 	oauthNow func() time.Time
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{clock: newClock()}
 
@@ -147,7 +147,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 
 // get sends a request to the handler as if from peer (ip:port), with the
 // identity header set to viewer when not empty.
-func (e *env) get(t *testing.T, target, peer, viewer string, hdr ...string) *http.Response {
+func (e *env) get(t testing.TB, target, peer, viewer string, hdr ...string) *http.Response {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	req.RemoteAddr = peer
@@ -165,7 +165,7 @@ func (e *env) get(t *testing.T, target, peer, viewer string, hdr ...string) *htt
 const proxy = "127.0.0.1:40000" // a trusted reverse proxy
 
 // ownPhoto requests owner's photo as the owner, through the trusted proxy.
-func (e *env) ownPhoto(t *testing.T, owner, size string) (*http.Response, []byte) {
+func (e *env) ownPhoto(t testing.TB, owner, size string) (*http.Response, []byte) {
 	t.Helper()
 	resp := e.get(t, "/photos/"+owner+"?size="+size, proxy, owner)
 	body, err := io.ReadAll(resp.Body)
@@ -185,7 +185,7 @@ func (e *env) wait(t *testing.T) {
 
 func (e *env) photoCalls() int { return e.sim.PhotoRequests() }
 
-func writeFile(t *testing.T, path string, b []byte) {
+func writeFile(t testing.TB, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func writeFile(t *testing.T, path string, b []byte) {
 }
 
 // ctx returns a context for one test step.
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
