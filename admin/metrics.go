@@ -56,6 +56,9 @@ func (m *Metrics) Export(st *psync.Stats) {
 		{"photosync_pull_errors_total", "Pulls that failed.", st.PullErrors.Load},
 		{"photosync_pulls_not_modified_total", "Pulls the master answered 304.", st.NotModified.Load},
 		{"photosync_store_errors_total", "Store reads and writes that failed.", st.StoreErrors.Load},
+		{"photosync_cold_deadline_total", "Requests for a photo not held answered before its pull ended (placeholder or 404).", st.ColdTimeouts.Load},
+		{"photosync_max_stale_refused_total", "Stale copies not served because they were older than photos.max_stale.", st.TooStale.Load},
+		{"photosync_peer_pull_waits_total", "Pulls left to another replica holding the Redis pull lock.", st.PeerWaits.Load},
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.read()) }))
