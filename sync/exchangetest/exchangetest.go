@@ -125,6 +125,12 @@ type Options struct {
 	// POXOnly makes the SOAP service answer 404, as an Exchange that offers
 	// only POX autodiscover.xml does (PROTOCOLS §2.2).
 	POXOnly bool
+	// LightPhotos draws each size once and makes every mailbox's photo its
+	// own by a JPEG comment naming the address and version, so nothing is
+	// kept per mailbox: for load runs with 100,000 mailboxes, where drawing
+	// and caching one picture each would make the simulator the heavy side.
+	// ETags and the PhotoBytes contract are unchanged.
+	LightPhotos bool
 	// Hostnames are extra DNS names the server answers as: they go into its
 	// TLS certificate, and Client and DialContext connect them (any port) to
 	// the server, without DNS. URLs the server hands out use the Host a

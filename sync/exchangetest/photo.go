@@ -67,6 +67,26 @@ func etagFor(k photoKey) string {
 }
 
 func (s *Server) render(k photoKey) []byte {
+	if s.opts.LightPhotos {
+		base := s.drawing(photoKey{ad: k.ad, px: k.px, version: -1})
+		return withComment(base, fmt.Sprintf("%s/%d", k.email, k.version))
+	}
+	return s.drawing(k)
+}
+
+// withComment returns a copy of the JPEG b with a COM segment carrying text
+// right after its SOI marker: other bytes, the same picture.
+func withComment(b []byte, text string) []byte {
+	text = text[:min(len(text), 0xffff-2)]
+	out := make([]byte, 0, len(b)+4+len(text))
+	out = append(out, b[:2]...) // SOI
+	out = append(out, 0xff, 0xfe, byte((len(text)+2)>>8), byte(len(text)+2))
+	out = append(out, text...)
+	return append(out, b[2:]...)
+}
+
+// drawing returns the picture for k, drawn once and kept.
+func (s *Server) drawing(k photoKey) []byte {
 	s.mu.Lock()
 	b, ok := s.photos[k]
 	s.mu.Unlock()

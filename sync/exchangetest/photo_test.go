@@ -275,3 +275,38 @@ func TestPhotoDelayHonoursContext(t *testing.T) {
 		t.Errorf("server delay ended with %v, want context.Canceled", err)
 	}
 }
+
+func TestLightPhotosKeepNothingPerMailbox(t *testing.T) {
+	s := NewServer(Options{LightPhotos: true})
+	defer s.Close()
+	for _, e := range []string{"a@contoso.com", "b@contoso.com"} {
+		s.AddUser(User{Email: e, Photo: true})
+	}
+	a, etagA, okA := s.PhotoBytes("a@contoso.com", "HR240x240")
+	b, etagB, okB := s.PhotoBytes("b@contoso.com", "HR240x240")
+	if !okA || !okB {
+		t.Fatal("PhotoBytes: no photo")
+	}
+	if bytes.Equal(a, b) || etagA == etagB {
+		t.Fatal("two mailboxes share bytes or ETag")
+	}
+	for _, body := range [][]byte{a, b} {
+		img, err := jpeg.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("decoding a light photo: %v", err)
+		}
+		if got := img.Bounds().Dx(); got != 240 {
+			t.Fatalf("width %d, want 240", got)
+		}
+	}
+	again, _, _ := s.PhotoBytes("a@contoso.com", "HR240x240")
+	if !bytes.Equal(a, again) {
+		t.Fatal("the same mailbox got other bytes")
+	}
+	s.mu.Lock()
+	n := len(s.photos)
+	s.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d drawings kept, want 1 (one per size)", n)
+	}
+}
