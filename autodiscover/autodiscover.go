@@ -117,6 +117,11 @@ type Options struct {
 	// ErrorTTL is how long a failed lookup is kept; negative: not kept.
 	// Default: 1m.
 	ErrorTTL time.Duration
+	// MaxEntries bounds how many answers are kept, so memory does not grow
+	// with the number of people ever looked up. When the cache is full,
+	// expired answers go first, then all of them (they are cheap to ask
+	// again, and most people's answers are alike). Default: 10000.
+	MaxEntries int
 	// MaxRedirects caps all hops of one lookup together (HTTP redirects,
 	// RedirectUrl, RedirectAddress), as the EWS Managed API and exchangelib
 	// do. Default: 10.
@@ -146,8 +151,10 @@ type Client struct {
 	timeout   time.Duration
 	log       *slog.Logger
 
-	cache  *cache.Cache
-	flight flightGroup
+	cache *cache.Cache
+	// maxEntries bounds cache (go-cache has no bound of its own).
+	maxEntries int
+	flight     flightGroup
 
 	// missHook, when set, runs after a cache miss and before joining the
 	// flight; a test seam only.
@@ -216,18 +223,19 @@ func New(opts Options) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	c := &Client{
-		first:     first,
-		tokens:    opts.Tokens,
-		hc:        hc,
-		allowHTTP: opts.AllowHTTP,
-		allowed:   allowed,
-		fallback:  opts.Fallback,
-		resolver:  opts.Resolver,
-		cacheTTL:  orDefault(opts.CacheTTL, time.Hour),
-		errorTTL:  orDefault(opts.ErrorTTL, time.Minute),
-		maxHops:   opts.MaxRedirects,
-		timeout:   orDefault(opts.Timeout, time.Minute),
-		log:       opts.Logger,
+		first:      first,
+		tokens:     opts.Tokens,
+		hc:         hc,
+		allowHTTP:  opts.AllowHTTP,
+		allowed:    allowed,
+		fallback:   opts.Fallback,
+		resolver:   opts.Resolver,
+		maxEntries: orDefault(opts.MaxEntries, 10000),
+		cacheTTL:   orDefault(opts.CacheTTL, time.Hour),
+		errorTTL:   orDefault(opts.ErrorTTL, time.Minute),
+		maxHops:    opts.MaxRedirects,
+		timeout:    orDefault(opts.Timeout, time.Minute),
+		log:        opts.Logger,
 	}
 	if c.maxHops == 0 {
 		c.maxHops = 10
@@ -242,7 +250,7 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
-func orDefault(d, def time.Duration) time.Duration {
+func orDefault[T time.Duration | int](d, def T) T {
 	if d == 0 {
 		return def
 	}
@@ -291,9 +299,9 @@ func (c *Client) Lookup(ctx context.Context, email string) (Settings, error) {
 		e := entry{s: s, err: err}
 		switch {
 		case err == nil:
-			c.cache.Set(key, e, c.cacheTTL)
+			c.remember(key, e, c.cacheTTL)
 		case c.errorTTL > 0:
-			c.cache.Set(key, e, c.errorTTL)
+			c.remember(key, e, c.errorTTL)
 		}
 		if err != nil {
 			c.log.DebugContext(fctx, "autodiscover lookup failed", "email", key, "error", err)
@@ -314,6 +322,18 @@ func (c *Client) cached(key string) (entry, bool) {
 		return entry{}, false
 	}
 	return v.(entry), true
+}
+
+// remember caches e under key for ttl, keeping the cache within
+// maxEntries.
+func (c *Client) remember(key string, e entry, ttl time.Duration) {
+	if c.cache.ItemCount() >= c.maxEntries {
+		c.cache.DeleteExpired()
+		if c.cache.ItemCount() >= c.maxEntries {
+			c.cache.Flush()
+		}
+	}
+	c.cache.Set(key, e, ttl)
 }
 
 // Forget drops the cached answer for email, good or bad, so that the next

@@ -867,3 +867,20 @@ func TestNewDoesNotChangeCallerClient(t *testing.T) {
 		t.Error("New set CheckRedirect on the caller's client")
 	}
 }
+
+func TestCacheIsBounded(t *testing.T) {
+	f := newFake(t, func(r seen) reply { return reply{body: allSettings(r.Mailboxes[0])} })
+	c := newClient(t, f, nil, func(o *Options) { o.MaxEntries = 5 })
+	for i := 0; i < 23; i++ {
+		if _, err := c.Lookup(context.Background(), fmt.Sprintf("p%d@contoso.com", i)); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.cache.ItemCount(); n > 5 {
+			t.Fatalf("after %d lookups the cache holds %d answers, bound 5", i+1, n)
+		}
+	}
+	// The latest answer is kept.
+	if _, err := c.Lookup(context.Background(), "p22@contoso.com"); err != nil || len(f.requests()) != 23 {
+		t.Fatalf("Lookup = %v after %d requests, want the cached answer after 23", err, len(f.requests()))
+	}
+}

@@ -87,7 +87,9 @@ type Options struct {
 	// ClockSkew is how far in the past a token's nbf is set, for a receiver
 	// whose clock runs slow. Default: 5m.
 	ClockSkew time.Duration
-	// CacheSize caps how many (user, host) tokens are kept. Default: 10000.
+	// CacheSize caps how many (user, host) tokens are kept: a token is a
+	// few kilobytes, and minting one is a millisecond of RSA, so a small
+	// cache of the recently active people is the right trade. Default: 1000.
 	CacheSize int
 	// MetadataURL is the public URL at which MetadataHandler is served; when
 	// set it is listed in the metadata document's endpoints.
@@ -172,7 +174,7 @@ func New(opts Options) (*Issuer, error) {
 		bad("lifetime %v must exceed the %v renewal margin", opts.Lifetime, renewBefore)
 	}
 	if opts.CacheSize == 0 {
-		opts.CacheSize = 10000
+		opts.CacheSize = 1000
 	}
 	if opts.CacheSize < 0 {
 		bad("cache size %d is negative", opts.CacheSize)

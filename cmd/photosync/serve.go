@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"photosync/admin"
@@ -41,11 +42,25 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
+	setMemoryLimit(cfg.Store, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	return serve(ctx, cfg, ln, log, nil)
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit of the hot
+// layer's bound plus headroom, so the garbage collector keeps the process
+// near what the operator configured instead of letting the heap double
+// between collections. GOMEMLIMIT, when set, wins.
+func setMemoryLimit(c configs.Store, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(c.MemoryLimit) + 128<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("go memory limit set", "bytes", limit)
 }
 
 func newLogger(c configs.Log, w io.Writer) *slog.Logger {
