@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -386,7 +389,7 @@ func (h *handler) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := h.opts.Ready(ctx); err != nil {
-		h.log.Warn("not ready", "err", err)
+		h.logFor(c).Warn("not ready", "err", err)
 		return c.String(http.StatusServiceUnavailable, "store unreachable; serving from memory and the master\n")
 	}
 	return c.String(http.StatusOK, "ready\n")
@@ -411,14 +414,14 @@ func (h *handler) handleError(err error, c echo.Context) {
 			msg = strings.ToLower(http.StatusText(code))
 		}
 		if he.Internal != nil {
-			h.log.Warn("request failed", "path", c.Request().URL.Path, "status", code, "err", he.Internal)
+			h.logFor(c).Warn("request failed", "path", c.Request().URL.Path, "status", code, "err", he.Internal)
 		}
 	case errors.Is(err, context.Canceled):
 		code, msg = 499, "client went away"
 	case errors.Is(err, context.DeadlineExceeded):
 		code, msg = http.StatusGatewayTimeout, "timed out"
 	default:
-		h.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
+		h.logFor(c).Error("request failed", "path", c.Request().URL.Path, "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)
@@ -427,9 +430,40 @@ func (h *handler) handleError(err error, c echo.Context) {
 	_ = c.String(code, msg+"\n")
 }
 
+// requestIDs numbers requests; the prefix tells processes apart.
+var (
+	requestSeq    atomic.Uint64
+	requestPrefix = func() string {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:]) + "-"
+	}()
+)
+
+// requestID is the X-Request-Id of r: the one a proxy in front sent, when
+// it is short and plain (it goes into logs), or a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(echo.HeaderXRequestID); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == "" {
+		return id
+	}
+	b := make([]byte, 0, 24)
+	b = append(b, requestPrefix...)
+	return string(strconv.AppendUint(b, requestSeq.Add(1), 36))
+}
+
+// logFor is the logger for lines about the request in c: they carry its id.
+func (h *handler) logFor(c echo.Context) *slog.Logger {
+	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" {
+		return h.log.With("request_id", id)
+	}
+	return h.log
+}
+
 func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		id := requestID(c.Request())
+		c.Response().Header()[echo.HeaderXRequestID] = []string{id} // and logFor reads it back
 		err := next(c)
 		if err != nil {
 			c.Error(err)
@@ -438,7 +472,7 @@ func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		// Building the attributes costs allocations on every hit: only when
 		// someone reads them.
 		if h.log.Enabled(r.Context(), slog.LevelDebug) {
-			h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
+			h.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
 				"bytes", c.Response().Size, "cache_status", c.Response().Header().Get("Cache-Status"),
 				"elapsed", time.Since(start))
 		}
@@ -453,7 +487,7 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				h.log.Error("panic serving request", "path", c.Request().URL.Path, "panic", v)
+				h.logFor(c).Error("panic serving request", "path", c.Request().URL.Path, "panic", v)
 				err = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
 			}
 		}()

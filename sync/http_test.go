@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"image/jpeg"
 	"image/png"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"photosync/oauth"
+	psync "photosync/sync"
 )
 
 func TestBadInputIs400(t *testing.T) {
@@ -218,4 +221,30 @@ func jpegWidth(t *testing.T, b []byte) int {
 		t.Fatalf("not a JPEG: %v", err)
 	}
 	return cfg.Width
+}
+
+func TestRequestIDs(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	a := e.get(t, "/healthz", proxy, "")
+	b := e.get(t, "/healthz", proxy, "")
+	if a.Header.Get("X-Request-Id") == "" || a.Header.Get("X-Request-Id") == b.Header.Get("X-Request-Id") {
+		t.Fatalf("request ids %q, %q: want distinct ids", a.Header.Get("X-Request-Id"), b.Header.Get("X-Request-Id"))
+	}
+	if got := e.get(t, "/healthz", proxy, "", "X-Request-Id", "lb-7f3a.42").Header.Get("X-Request-Id"); got != "lb-7f3a.42" {
+		t.Errorf("a proxy's plain id was replaced: %q", got)
+	}
+	// The id is on the request's log line.
+	var logs bytes.Buffer
+	h := psync.NewHandler(e.engine, psync.HandlerOptions{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	req := httptest.NewRequest(http.MethodGet, "/photos/nobody", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if id := rec.Header().Get("X-Request-Id"); id == "" || !strings.Contains(logs.String(), `"request_id":"`+id+`"`) {
+		t.Errorf("log %q lacks the request id %q", logs.String(), id)
+	}
+	for _, bad := range []string{"a b", "x\u00e9", strings.Repeat("a", 65), "id\"; drop"} {
+		if got := e.get(t, "/healthz", proxy, "", "X-Request-Id", bad).Header.Get("X-Request-Id"); got == bad {
+			t.Errorf("id %q went into the logs as is", bad)
+		}
+	}
 }

@@ -51,7 +51,7 @@ func (h *handler) sidecar(ec *echo.Echo, upstream *url.URL) echo.MiddlewareFunc 
 			if c.IsWebSocket() {
 				// Echo hijacks the connection before it dials the
 				// application: nothing can be written back any more.
-				h.log.Debug("websocket to the application ended", "path", c.Request().URL.Path, "err", err)
+				h.logFor(c).Debug("websocket to the application ended", "path", c.Request().URL.Path, "err", err)
 				return nil
 			}
 			var he *echo.HTTPError
