@@ -146,34 +146,20 @@ func TestServeFromConfigFile(t *testing.T) {
 		Users:              []exchangetest.User{{Email: "adele.vance@contoso.com", Name: "Adele Vance", Photo: true}},
 	})
 	defer sim.Close()
-	certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"s2s.crt": certPEM, "s2s.key": keyPEM, "ca.pem": sim.CACertPEM()} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	keyPEM := writeTrustFiles(t, dir, sim)
 	config := fmt.Sprintf(`listen: %q
 photos:
   expiration: 2
   error_expiration: 90s
   cold_deadline: 30s
-exchange:
-  autodiscover_domain: %q
-  ca_file: ca.pem
-s2s:
-  certificate: s2s.crt
-  key: s2s.key
-  realm: %s
+%s
 store:
   path: data
 log:
   format: json
 admin:
   listen: ""
-`, addr, sim.Host(), oauth.NewRealm())
+`, addr, trustYAML(sim, oauth.NewRealm()))
 	path := filepath.Join(dir, "photosync.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -274,4 +260,33 @@ func maxAge(t *testing.T, resp *http.Response) int {
 		t.Fatalf("Cache-Control = %q, no max-age", cc)
 	}
 	return n
+}
+
+// writeTrustFiles writes what a config under dir names in trustYAML: a fresh S2S
+// key pair (s2s.crt, s2s.key) and the simulator's CA (ca.pem). It returns
+// the key, for tests that look for it in logs.
+func writeTrustFiles(t *testing.T, dir string, sim *exchangetest.Server) (keyPEM []byte) {
+	t.Helper()
+	certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"s2s.crt": certPEM, "s2s.key": keyPEM, "ca.pem": sim.CACertPEM()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keyPEM
+}
+
+// trustYAML is the exchange and s2s sections of a config that reaches sim
+// with the files writeTrustFiles wrote.
+func trustYAML(sim *exchangetest.Server, realm string) string {
+	return fmt.Sprintf(`exchange:
+  autodiscover_domain: %q
+  ca_file: ca.pem
+s2s:
+  certificate: s2s.crt
+  key: s2s.key
+  realm: %s`, sim.Host(), realm)
 }

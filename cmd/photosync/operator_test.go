@@ -63,16 +63,10 @@ func newOpsEnv(t *testing.T, users []exchangetest.User, extra string) *opsEnv {
 	if strings.Contains(extra, "photos:\n") {
 		extra, photos = strings.Replace(extra, "photos:\n", photos, 1), ""
 	}
-	config := photos + fmt.Sprintf(`exchange:
-  autodiscover_domain: %q
-  ca_file: ca.pem
-s2s:
-  certificate: s2s.crt
-  key: s2s.key
-  realm: %s
+	config := photos + fmt.Sprintf(`%s
 store:
   path: data
-%s`, sim.Host(), realm, extra)
+%s`, trustYAML(sim, realm), extra)
 	path := filepath.Join(dir, "photosync.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

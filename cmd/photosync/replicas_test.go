@@ -68,15 +68,7 @@ func newReplicaSet(t *testing.T, users []exchangetest.User) *replicaSet {
 	rs := &replicaSet{dir: t.TempDir(), realm: oauth.NewRealm()}
 	rs.sim = exchangetest.NewServer(exchangetest.Options{Users: users})
 	t.Cleanup(rs.sim.Close)
-	certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"s2s.crt": certPEM, "s2s.key": keyPEM, "ca.pem": rs.sim.CACertPEM()} {
-		if err := os.WriteFile(filepath.Join(rs.dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTrustFiles(t, rs.dir, rs.sim)
 	return rs
 }
 
@@ -98,20 +90,14 @@ func (rs *replicaSet) start(t *testing.T, name, storeYAML string) *replica {
 photos:
   trigger: any
   cold_deadline: 30s # wait for the pull however busy the machine is
-exchange:
-  autodiscover_domain: %q
-  ca_file: ca.pem
-s2s:
-  certificate: s2s.crt
-  key: s2s.key
-  realm: %s
+%s
 store:
 %s
 log:
   format: json
 admin:
   listen: ""
-`, addr, rs.sim.Host(), rs.realm, storeYAML)
+`, addr, trustYAML(rs.sim, rs.realm), storeYAML)
 	if err := os.WriteFile(conf, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
