@@ -46,9 +46,10 @@ type Config struct {
 
 	// Sources are where photos are pulled from, asked in order: the first
 	// photo wins, a photo deleted on purpose or an error stops the walk.
-	// Names: exchange, directory. Default: [exchange]
+	// Names: exchange, graph, directory. Default: [exchange]
 	Sources   []string  `yaml:"sources"`
 	Directory Directory `yaml:"directory"`
+	Graph     Graph     `yaml:"graph"`
 
 	// Upstream, when set, is the application photosync stands in front of
 	// (sidecar mode): http(s)://host[:port]. Default: "" (photo routes only)
@@ -75,7 +76,33 @@ type Photos struct {
 const (
 	SourceExchange  = "exchange"
 	SourceDirectory = "directory"
+	SourceGraph     = "graph"
 )
+
+// Graph is the Microsoft Graph source (used when sources lists graph): an
+// app registration with User.Read.All, authenticated by a client secret or
+// a certificate.
+type Graph struct {
+	Tenant          string   `yaml:"tenant"`            // tenant id or verified domain, for the default token_url
+	ClientID        string   `yaml:"client_id"`         // the application (client) id, a GUID
+	ClientSecret    string   `yaml:"client_secret"`     // or client_secret_env, or certificate and key
+	ClientSecretEnv string   `yaml:"client_secret_env"` // name of an environment variable holding the secret
+	Certificate     string   `yaml:"certificate"`       // PEM certificate registered on the application
+	Key             string   `yaml:"key"`               // its PEM RSA private key
+	TokenURL        string   `yaml:"token_url"`         // Default: https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token
+	BaseURL         string   `yaml:"base_url"`          // Default: https://graph.microsoft.com
+	CAFile          string   `yaml:"ca_file"`           // extra PEM CA bundle for TLS to Graph and the token endpoint
+	Timeout         Duration `yaml:"timeout"`           // one photo call, token included. Default: 15s
+}
+
+// Secret returns the client secret, from the environment when
+// client_secret_env names a variable.
+func (g Graph) Secret() string {
+	if g.ClientSecretEnv != "" {
+		return os.Getenv(g.ClientSecretEnv)
+	}
+	return g.ClientSecret
+}
 
 // Directory is the LDAP directory source (used when sources lists directory).
 type Directory struct {
@@ -214,6 +241,7 @@ func Default() Config {
 		Admin:     Admin{Listen: "127.0.0.1:9090"},
 		Sources:   []string{SourceExchange},
 		Directory: Directory{Timeout: Duration(5 * time.Second), PoolSize: 4},
+		Graph:     Graph{Timeout: Duration(15 * time.Second)},
 	}
 }
 
@@ -254,7 +282,8 @@ func Parse(b []byte) (Config, error) {
 }
 
 func (c *Config) resolvePaths(dir string) {
-	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path}
+	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path,
+		&c.Graph.Certificate, &c.Graph.Key, &c.Graph.CAFile}
 	for i := range c.S2S.Certificates {
 		paths = append(paths, &c.S2S.Certificates[i].Certificate, &c.S2S.Certificates[i].Key)
 	}
@@ -501,17 +530,20 @@ func validHeaderName(s string) bool {
 // directory section.
 func (c *Config) validateSources(bad func(key, format string, args ...any)) {
 	if len(c.Sources) == 0 {
-		bad("sources", "list at least one source (exchange, directory)")
+		bad("sources", "list at least one source (exchange, graph, directory)")
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Sources {
 		switch {
-		case s != SourceExchange && s != SourceDirectory:
-			bad("sources", "want %q or %q, got %q", SourceExchange, SourceDirectory, s)
+		case s != SourceExchange && s != SourceDirectory && s != SourceGraph:
+			bad("sources", "want %q, %q or %q, got %q", SourceExchange, SourceGraph, SourceDirectory, s)
 		case seen[s]:
 			bad("sources", "%q is listed twice", s)
 		}
 		seen[s] = true
+	}
+	if seen[SourceGraph] {
+		c.validateGraph(bad)
 	}
 	if !seen[SourceDirectory] {
 		return
@@ -539,5 +571,50 @@ func (c *Config) validateSources(bad func(key, format string, args ...any)) {
 	}
 	if d.PoolSize < 1 || d.PoolSize > 64 {
 		bad("directory.pool_size", "want 1 to 64, got %d", d.PoolSize)
+	}
+}
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+
+// validateGraph checks the graph section (sources lists graph).
+func (c *Config) validateGraph(bad func(key, format string, args ...any)) {
+	g := c.Graph
+	switch {
+	case g.Tenant == "" && g.TokenURL == "":
+		bad("graph.tenant", "required when sources lists graph (or set token_url)")
+	case g.Tenant != "" && !tenantRE.MatchString(g.Tenant):
+		bad("graph.tenant", "want a tenant id (GUID) or a domain such as contoso.onmicrosoft.com, got %q", g.Tenant)
+	}
+	if !guidRE.MatchString(g.ClientID) {
+		bad("graph.client_id", "want the application (client) id, a GUID, got %q", g.ClientID)
+	}
+	secrets := 0
+	for _, set := range []bool{g.ClientSecret != "", g.ClientSecretEnv != "", g.Certificate != "" || g.Key != ""} {
+		if set {
+			secrets++
+		}
+	}
+	switch {
+	case secrets > 1:
+		bad("graph.client_secret", "set one of client_secret, client_secret_env, or certificate and key")
+	case secrets == 0:
+		bad("graph.client_secret", "required when sources lists graph (or client_secret_env, or certificate and key)")
+	case g.ClientSecretEnv != "" && os.Getenv(g.ClientSecretEnv) == "":
+		bad("graph.client_secret_env", "environment variable %q is empty or unset", g.ClientSecretEnv)
+	case g.Certificate != "" && g.Key == "":
+		bad("graph.key", "required with graph.certificate")
+	case g.Key != "" && g.Certificate == "":
+		bad("graph.certificate", "required with graph.key")
+	}
+	for key, v := range map[string]string{"graph.token_url": g.TokenURL, "graph.base_url": g.BaseURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			bad(key, "want an absolute https URL without credentials or query, got %q", v)
+		}
+	}
+	if g.Timeout <= 0 {
+		bad("graph.timeout", "must be positive")
 	}
 }

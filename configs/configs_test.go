@@ -141,7 +141,14 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 		{"bad proxy", minimal + "identity:\n  trusted_proxies: [\"10.0.0.0/8\", \"lan\"]\n", []string{"identity.trusted_proxies", `"lan"`}},
 		{"bad header", minimal + "identity:\n  header: \"X Email\"\n", []string{"identity.header"}},
 		{"bad redis", minimal + "store:\n  redis_url: http://x\n", []string{"store.redis_url"}},
-		{"unknown source", minimal + "sources: [exchange, graph]\n", []string{"line 8", "sources", `"graph"`}},
+		{"unknown source", minimal + "sources: [exchange, ews]\n", []string{"line 8", "sources", `"ews"`}},
+		{"graph without its section", minimal + "sources: [exchange, graph]\n", []string{"graph.tenant: required", "graph.client_id", "graph.client_secret: required"}},
+		{"graph two credentials", minimal + "sources: [graph]\ngraph:\n  tenant: contoso.onmicrosoft.com\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  client_secret: s\n  certificate: g.crt\n  key: g.key\n", []string{"line 12", "graph.client_secret", "one of"}},
+		{"graph certificate without key", minimal + "sources: [graph]\ngraph:\n  tenant: contoso.onmicrosoft.com\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  certificate: g.crt\n", []string{"graph.key: required with graph.certificate"}},
+		{"graph bad tenant and client id", minimal + "sources: [graph]\ngraph:\n  tenant: \"contoso/x\"\n  client_id: app\n  client_secret: s\n", []string{"line 10", "graph.tenant", "line 11", "graph.client_id", "GUID"}},
+		{"graph plain http token url", minimal + "sources: [graph]\ngraph:\n  token_url: http://login.local/t\n  base_url: https://graph.local?x=1\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  client_secret: s\n", []string{"line 10", "graph.token_url", "line 11", "graph.base_url", "https"}},
+		{"graph secret env unset", minimal + "sources: [graph]\ngraph:\n  tenant: contoso.onmicrosoft.com\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  client_secret_env: PHOTOSYNC_TEST_UNSET_VARIABLE\n", []string{"line 12", "graph.client_secret_env", "PHOTOSYNC_TEST_UNSET_VARIABLE"}},
+		{"graph timeout", minimal + "sources: [graph]\ngraph:\n  tenant: contoso.onmicrosoft.com\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  client_secret: s\n  timeout: 0s\n", []string{"line 13", "graph.timeout"}},
 		{"source twice", minimal + "sources: [exchange, exchange]\n", []string{"line 8", "listed twice"}},
 		{"no source", minimal + "sources: []\n", []string{"line 8", "at least one source"}},
 		{"directory without its section", minimal + "sources: [exchange, directory]\n", []string{"directory.url", "directory.bind_dn", "directory.bind_password", "directory.base_dn"}},
@@ -261,5 +268,15 @@ func TestCertificatesListAloneIsEnough(t *testing.T) {
 	got := c.S2S.Certificates
 	if len(got) != 2 || got[0].Certificate != filepath.Join(dir, "old.crt") || got[1].Certificate != "/etc/new.crt" || got[1].Key != filepath.Join(dir, "new.key") {
 		t.Errorf("Certificates = %+v", got)
+	}
+}
+
+func TestGraphSectionAccepted(t *testing.T) {
+	c, err := Parse([]byte(minimal + "sources: [exchange, graph]\ngraph:\n  tenant: contoso.onmicrosoft.com\n  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e\n  certificate: g.crt\n  key: g.key\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Graph.Timeout.D() != 15*time.Second || c.Graph.Certificate != "g.crt" || len(c.Sources) != 2 {
+		t.Errorf("graph section %+v, sources %v", c.Graph, c.Sources)
 	}
 }

@@ -193,7 +193,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		hopts.Locator = locator
 		hopts.Metadata = issuer.MetadataHandler()
-		sources, err := buildSources(cfg, eopts.Locator, eopts.Master)
+		sources, err := buildSources(cfg, eopts.Locator, eopts.Master, log)
 		if err != nil {
 			backing.Close()
 			return nil, err
@@ -211,7 +211,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 }
 
 // buildSources turns the sources list into the engine's chain, in order.
-func buildSources(cfg configs.Config, locator psync.Locator, master *psync.Master) ([]psync.Source, error) {
+func buildSources(cfg configs.Config, locator psync.Locator, master *psync.Master, log *slog.Logger) ([]psync.Source, error) {
 	var out []psync.Source
 	for _, name := range cfg.Sources {
 		switch name {
@@ -228,6 +228,12 @@ func buildSources(cfg configs.Config, locator psync.Locator, master *psync.Maste
 				return nil, fmt.Errorf("directory source: %w", err)
 			}
 			out = append(out, dir)
+		case configs.SourceGraph:
+			g, err := graphSource(cfg.Graph, log.With("component", "graph"))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, g)
 		default:
 			return nil, fmt.Errorf("unknown source %q", name) // validation rejects it first
 		}
