@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -296,6 +297,14 @@ func (c *Config) resolvePaths(dir string) {
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// UsesExchange reports whether Exchange is one of the sources, and so
+// whether the exchange and s2s sections are needed. A tenant that reads
+// photos only through Graph (EWS is switched off in Exchange Online) needs
+// neither.
+func (c *Config) UsesExchange() bool {
+	return slices.Contains(c.Sources, SourceExchange)
+}
+
 // Validate checks a Config built in code (Load and Parse validate already)
 // and fills in Identity.Prefixes.
 func (c *Config) Validate() error { return c.validate(nil) }
@@ -351,9 +360,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 		bad("photos.max_stale", "must be at least photos.expiration (%v)", c.Photos.Expiration)
 	}
 
-	if c.Photos.ImportEnabled {
+	if c.Photos.ImportEnabled && c.UsesExchange() {
 		if c.Exchange.AutodiscoverDomain == "" {
-			bad("exchange.autodiscover_domain", "required when photos.import_enabled is true")
+			bad("exchange.autodiscover_domain", "required when photos.import_enabled is true and sources lists exchange")
 		} else if err := checkHostPort(c.Exchange.AutodiscoverDomain); err != nil {
 			bad("exchange.autodiscover_domain", "%v", err)
 		}

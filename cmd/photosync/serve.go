@@ -153,7 +153,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 	}
 
 	metrics := admin.NewMetrics()
-	if cfg.Photos.ImportEnabled {
+	if cfg.Photos.ImportEnabled && cfg.UsesExchange() {
 		issuer, client, err := s2s(cfg, log)
 		if err != nil {
 			backing.Close()
@@ -193,6 +193,8 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		}
 		hopts.Locator = locator
 		hopts.Metadata = issuer.MetadataHandler()
+	}
+	if cfg.Photos.ImportEnabled {
 		sources, err := buildSources(cfg, eopts.Locator, eopts.Master, log)
 		if err != nil {
 			backing.Close()
