@@ -59,6 +59,7 @@ func (m *Metrics) Export(st *psync.Stats) {
 		{"photosync_cold_deadline_total", "Requests for a photo not held answered before its pull ended (placeholder or 404).", st.ColdTimeouts.Load},
 		{"photosync_max_stale_refused_total", "Stale copies not served because they were older than photos.max_stale.", st.TooStale.Load},
 		{"photosync_peer_pull_waits_total", "Pulls left to another replica holding the Redis pull lock.", st.PeerWaits.Load},
+		{"photosync_sizes_derived_total", "Smaller sizes scaled here from the master copy.", st.Derived.Load},
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.read()) }))

@@ -181,6 +181,8 @@ type Stats struct {
 	ColdTimeouts, TooStale atomic.Int64
 	// PeerWaits counts pulls left to another replica holding the lock.
 	PeerWaits atomic.Int64
+	// Derived counts sizes scaled here from the master copy.
+	Derived atomic.Int64
 }
 
 // Engine decides hit, pull, stale or error for each photo request. It is
@@ -454,9 +456,8 @@ func (e *Engine) pull(key store.Key) pullResult {
 	if r, done := e.settled(prev, found); done {
 		return r
 	}
-	if e.opts.Derive && key.Size != MasterSize {
-		return e.pullDerived(ctx, key, prev)
-	}
+	// The lock covers derived sizes too: the master copy has a lock of its
+	// own, and one replica scaling a size saves the others the work.
 	if e.opts.Locker != nil {
 		release, acquired, err := e.opts.Locker.TryLock(ctx, key, e.opts.PullTimeout+storeTimeout)
 		switch {
@@ -475,6 +476,9 @@ func (e *Engine) pull(key store.Key) pullResult {
 				}
 			}
 		}
+	}
+	if e.opts.Derive && key.Size != MasterSize {
+		return e.pullDerived(ctx, key, prev)
 	}
 	return e.fetchAndStore(ctx, key, prev, found)
 }

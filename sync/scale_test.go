@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+
+	"golang.org/x/image/draw"
 	"testing"
 )
 
@@ -44,5 +46,49 @@ func TestScaleKeepsAspectAndFormat(t *testing.T) {
 	}
 	if _, _, err := scale([]byte("\xff\xd8\xff not really"), 48, 85); err == nil {
 		t.Error("a JPEG signature with garbage after it scaled without error")
+	}
+}
+
+// TestShrinkKeepsThePicture checks that the box pre-shrink changes nothing
+// a viewer would see: the result is compared with Catmull-Rom over the
+// whole reduction, pixel by pixel.
+func TestShrinkKeepsThePicture(t *testing.T) {
+	src, err := jpeg.Decode(bytes.NewReader(masterJPEG(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{48, 64, 96, 120, 240, 360} {
+		direct := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.CatmullRom.Scale(direct, direct.Bounds(), src, src.Bounds(), draw.Src, nil)
+		pre := shrink(src, max(1, 648/(2*n)))
+		fast := image.NewRGBA(image.Rect(0, 0, n, n))
+		draw.CatmullRom.Scale(fast, fast.Bounds(), pre, pre.Bounds(), draw.Src, nil)
+
+		var sum, worst int
+		for i := range direct.Pix {
+			d := int(direct.Pix[i]) - int(fast.Pix[i])
+			d = max(d, -d)
+			sum += d
+			worst = max(worst, d)
+		}
+		if mean := float64(sum) / float64(len(direct.Pix)); mean > 1 || worst > 32 {
+			t.Errorf("%d px: mean difference %.2f, worst %d (of 255)", n, mean, worst)
+		}
+	}
+}
+
+func TestShrinkAveragesPartialBlocks(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 5, 1))
+	for x, v := range []uint8{10, 20, 30, 40, 200} {
+		img.Pix[4*x], img.Pix[4*x+3] = v, 255
+	}
+	got := shrink(img, 2)
+	if got.Bounds().Dx() != 3 || got.Bounds().Dy() != 1 {
+		t.Fatalf("bounds %v, want 3×1", got.Bounds())
+	}
+	for i, want := range []uint8{15, 35, 200} {
+		if r := got.Pix[4*i]; r != want {
+			t.Errorf("pixel %d: red %d, want %d", i, r, want)
+		}
 	}
 }

@@ -185,6 +185,19 @@ func TestThreeReplicasOnOneRedisMakeOneMasterCall(t *testing.T) {
 	if calls := rs.sim.PhotoRequests(); calls != 1 {
 		t.Fatalf("master calls for %d concurrent requests across 3 replicas = %d, want 1", n, calls)
 	}
+	// The size asked for is derived from the master copy once, by the
+	// replica holding its lock; the others serve what it stored.
+	derived := 0
+	for _, r := range replicas {
+		b, err := os.ReadFile(r.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		derived += strings.Count(string(b), `"msg":"size derived"`)
+	}
+	if derived != 1 {
+		t.Errorf("HR240x240 derived %d times across 3 replicas, want 1", derived)
+	}
 }
 
 func TestKillMidBurstLeavesNoBrokenPhoto(t *testing.T) {

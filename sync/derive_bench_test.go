@@ -1,0 +1,45 @@
+package sync
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"testing"
+)
+
+// masterJPEG is a 648×648 photo-like JPEG: smooth gradients and an edge.
+func masterJPEG(tb testing.TB) []byte {
+	tb.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 648, 648))
+	for y := range 648 {
+		for x := range 648 {
+			c := color.RGBA{R: uint8(x * 255 / 648), G: uint8(y * 255 / 648), B: 128, A: 255}
+			if (x-324)*(x-324)+(y-250)*(y-250) < 120*120 {
+				c = color.RGBA{R: 240, G: 220, B: 200, A: 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkDerive is the work of serving one smaller size from the master
+// copy: decode, Catmull-Rom scale, encode.
+func BenchmarkDerive(b *testing.B) {
+	src := masterJPEG(b)
+	for _, size := range []string{"HR48x48", "HR96x96", "HR240x240", "HR504x504"} {
+		b.Run(size, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := scale(src, pixels(size), 85); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
