@@ -579,5 +579,5 @@ func (e *Engine) fetch(ctx context.Context, key store.Key, prev store.Record) (f
 	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
 		etag = prev.ETag
 	}
-	return walk(ctx, sources, key.Owner, key.Size, prev.Source, etag)
+	return walk(ctx, sources, key.Owner, key.Size, prev.Source, etag, nil)
 }

@@ -111,15 +111,43 @@ func (x ExchangeSource) Photo(ctx context.Context, owner, size, etag string) (So
 	return SourceResult{Status: SourcePhoto, Body: res.body, ContentType: res.contentType, ETag: res.etag}, nil
 }
 
+// SourceAnswer is what one source said during a walk.
+type SourceAnswer struct {
+	Source string
+	Result SourceResult // ContentType sniffed from Body for a photo
+	Err    error
+}
+
+// Trace asks sources in order for owner's photo at size exactly as a pull
+// does, and returns what each source asked said, in order. Sources after
+// the one that ended the walk were not asked and are not listed.
+// photosync doctor uses it to show which source answers and why.
+func Trace(ctx context.Context, sources []Source, owner, size string) []SourceAnswer {
+	var out []SourceAnswer
+	_, _ = walk(ctx, sources, owner, size, "", "", func(a SourceAnswer) { out = append(out, a) })
+	return out
+}
+
 // walk asks sources in order for key's photo, as Source documents. prev is
 // the stored record: its ETag is sent only to the source that gave it.
-func walk(ctx context.Context, sources []Source, owner, size string, prevSource, prevETag string) (fetched, error) {
+// observe, when not nil, sees each answer.
+func walk(ctx context.Context, sources []Source, owner, size string, prevSource, prevETag string, observe func(SourceAnswer)) (fetched, error) {
 	for i, src := range sources {
 		etag := ""
 		if src.Name() == prevSource || (prevSource == "" && i == 0) {
 			etag = prevETag
 		}
 		res, err := src.Photo(ctx, owner, size, etag)
+		if err == nil && res.Status == SourcePhoto {
+			ct, ok := SniffImage(res.Body)
+			if !ok {
+				err = ErrNotImage
+			}
+			res.ContentType = ct
+		}
+		if observe != nil {
+			observe(SourceAnswer{Source: src.Name(), Result: res, Err: err})
+		}
 		if err != nil {
 			return fetched{}, fmt.Errorf("source %s: %w", src.Name(), err)
 		}
@@ -131,11 +159,7 @@ func walk(ctx context.Context, sources []Source, owner, size string, prevSource,
 		case SourceNotModified:
 			return fetched{status: http.StatusNotModified, source: src.Name(), etag: res.ETag}, nil
 		default:
-			ct, ok := SniffImage(res.Body)
-			if !ok {
-				return fetched{}, fmt.Errorf("source %s: %w", src.Name(), ErrNotImage)
-			}
-			return fetched{status: http.StatusOK, body: res.Body, contentType: ct, etag: res.ETag, source: src.Name()}, nil
+			return fetched{status: http.StatusOK, body: res.Body, contentType: res.ContentType, etag: res.ETag, source: src.Name()}, nil
 		}
 	}
 	names := make([]string, len(sources))

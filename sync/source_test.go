@@ -97,3 +97,43 @@ func TestSourceChain(t *testing.T) {
 		})
 	}
 }
+
+// TestTrace checks that Trace reports the answers a pull walks through
+// and stops where a pull stops.
+func TestTrace(t *testing.T) {
+	jpg := jpegOf(t, 8, color.White)
+	says := func(name string, res psync.SourceResult, err error) psync.Source {
+		return psync.SourceFunc{SourceName: name, Func: func(context.Context, string, string, string) (psync.SourceResult, error) {
+			return res, err
+		}}
+	}
+	photo := psync.SourceResult{Status: psync.SourcePhoto, Body: jpg}
+	down := errors.New("connection refused")
+	tests := []struct {
+		name    string
+		sources []psync.Source
+		want    string // source:status or source:error, in order
+	}{
+		{"first photo wins", []psync.Source{says("a", photo, nil), says("b", photo, nil)}, "a:photo"},
+		{"no photo falls through", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceNoPhoto}, nil), says("b", photo, nil)}, "a:no photo b:photo"},
+		{"deleted stops the walk", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceDeleted}, nil), says("b", photo, nil)}, "a:deleted"},
+		{"an error stops the walk", []psync.Source{says("a", psync.SourceResult{}, down), says("b", photo, nil)}, "a:error"},
+		{"bytes that are no image are an error", []psync.Source{says("a", psync.SourceResult{Status: psync.SourcePhoto, Body: []byte("<html>")}, nil), says("b", photo, nil)}, "a:error"},
+		{"nobody has one", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceNoPhoto}, nil)}, "a:no photo"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, a := range psync.Trace(context.Background(), tt.sources, "x@contoso.com", "HR96x96") {
+			what := a.Result.Status.String()
+			if a.Err != nil {
+				what = "error"
+			} else if a.Result.Status == psync.SourcePhoto && a.Result.ContentType != "image/jpeg" {
+				what = "photo of type " + a.Result.ContentType
+			}
+			got = append(got, a.Source+":"+what)
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, g, tt.want)
+		}
+	}
+}

@@ -81,6 +81,17 @@ func (r *report) skip(step string) {
 	fmt.Fprintf(r.w, "SKIP  %-12s (an earlier step failed)\n", step)
 }
 
+func (r *report) skipAll(steps []string) {
+	for _, s := range steps {
+		r.skip(s)
+	}
+}
+
+// note prints a step that did not run for a reason other than a failure.
+func (r *report) note(step, observed string) {
+	fmt.Fprintf(r.w, "SKIP  %-12s %s\n", step, oneLine(observed))
+}
+
 // oneLine makes text from outside (errors, headers) one printable line.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -93,32 +104,63 @@ func oneLine(s string) string {
 
 var doctorSteps = []string{"config", "tls", "metadata", "autodiscover", "photo urls", "token", "photo"}
 
-// runDoctor walks the steps and reports whether all passed.
+// runDoctor walks the steps and reports whether all passed: Exchange's own
+// steps when Exchange is a source, then, when the chain has other sources,
+// what each source answers for the person and which answer is served.
 func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool {
 	r := &report{w: w}
-	skipFrom := func(i int) bool {
-		for _, s := range doctorSteps[i:] {
-			r.skip(s)
-		}
-		return false
-	}
-
-	// 1. config
 	cfg, err := configs.Load(path)
 	if err != nil {
 		r.fail("config", err.Error(), "correct the keys named above; configs/photosync.example.yaml documents every key")
-		return skipFrom(1)
+		r.skipAll(doctorSteps[1:])
+		return false
 	}
 	if !cfg.Photos.ImportEnabled {
-		r.fail("config", "photos.import_enabled is false: nothing is pulled from Exchange", "set photos.import_enabled: true")
-		return skipFrom(1)
+		r.fail("config", "photos.import_enabled is false: nothing is pulled from the sources", "set photos.import_enabled: true")
+		r.skipAll(doctorSteps[1:])
+		return false
 	}
+	chain := len(cfg.Sources) > 1 || !cfg.UsesExchange()
+	var loc psync.Locator
+	var master *psync.Master
+	if cfg.UsesExchange() {
+		var ok bool
+		if loc, master, ok = doctorExchange(ctx, r, cfg, path, email, size, chain); !ok {
+			if chain {
+				r.skipAll(append(cfg.Sources, "chain"))
+			}
+			return false
+		}
+	} else {
+		r.pass("config", fmt.Sprintf("%s: sources %s", path, strings.Join(cfg.Sources, ", ")))
+	}
+	if !chain {
+		return !r.failed
+	}
+	return doctorChain(ctx, r, cfg, loc, master, email, size)
+}
+
+// doctorExchange walks Exchange's steps: TLS, metadata, Autodiscover, the
+// photo URLs, the token and GetUserPhoto. With more sources in the chain
+// (chained), Exchange having no photo is not a failure: the next source is
+// asked.
+func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, email, size string, chained bool) (psync.Locator, *psync.Master, bool) {
+	skipFrom := func(i int) (psync.Locator, *psync.Master, bool) {
+		r.skipAll(doctorSteps[i:])
+		return nil, nil, false
+	}
+
+	// 1. config
 	issuer, client, err := s2s(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.fail("config", err.Error(), "s2s.certificate/s2s.key (or s2s.certificates) must be a PEM certificate and its RSA key")
 		return skipFrom(1)
 	}
-	r.pass("config", fmt.Sprintf("%s: autodiscover %s, issuer %s", path, cfg.Exchange.AutodiscoverDomain, issuer.Issuer()))
+	sources := ""
+	if chained {
+		sources = ", sources " + strings.Join(cfg.Sources, ", ")
+	}
+	r.pass("config", fmt.Sprintf("%s: autodiscover %s, issuer %s%s", path, cfg.Exchange.AutodiscoverDomain, issuer.Issuer(), sources))
 
 	// 2. tls
 	scheme := "https"
@@ -171,8 +213,7 @@ func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool 
 		r.skip("photo urls")
 		ch := oauth.ParseChallenge([]string{se.Challenge}, se.Diagnostics)
 		r.fail("token", "rejected by Autodiscover: "+findings(ch, issuer.Issuer()), tokenFix(ch))
-		r.skip("photo")
-		return false
+		return skipFrom(6)
 	case errors.Is(err, autodiscover.ErrNoPhotosURL):
 		r.pass("autodiscover", fmt.Sprintf("answered for %s%s", email, hops(settings)))
 		r.fail("photo urls", err.Error(), "Set-WebServicesVirtualDirectory -ExternalUrl https://mail.example.com/EWS/Exchange.asmx on the Client Access server")
@@ -204,21 +245,122 @@ func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool 
 		ch := oauth.ParseChallenge([]string{pse.WWWAuthenticate}, pse.Diagnostics)
 		r.fail("token", "rejected by GetUserPhoto: "+findings(ch, issuer.Issuer()), tokenFix(ch))
 		return skipFrom(6)
-	case err != nil && pse == nil && !isPhotoContentError(err):
+	case err != nil && pse == nil && !isPhotoContentError(err) && !errors.Is(err, psync.ErrBlankPhoto):
 		r.fail("token", err.Error(), "check that Exchange's photo endpoint is reachable")
 		return skipFrom(6)
 	}
 	r.pass("token", "accepted by "+settings.ExternalPhotosURL)
 	switch {
+	case errors.Is(err, psync.ErrBlankPhoto) && chained:
+		r.pass("photo", "blank photo: "+email+" deleted their photo on purpose")
+	case errors.Is(err, psync.ErrBlankPhoto):
+		r.fail("photo", "blank photo: "+email+" deleted their photo on purpose; the placeholder is served",
+			"the owner can upload a new photo in Outlook on the web (or Set-UserPhoto on Exchange)")
 	case err != nil:
 		r.fail("photo", err.Error(), "Exchange answered, but not with a photo photosync can serve")
-		return false
+		return nil, nil, false
+	case photo.Status == http.StatusNotFound && chained:
+		r.pass("photo", "404: Exchange has no photo for "+email+"; the next source is asked")
 	case photo.Status == http.StatusNotFound:
 		r.fail("photo", "404: Exchange has no photo for "+email, "upload one in Outlook on the web, or Set-UserPhoto on Exchange")
+	default:
+		r.pass("photo", fmt.Sprintf("%d bytes %s, ETag %q", photo.Size, photo.ContentType, photo.ETag))
+	}
+	return loc, m, true
+}
+
+// doctorChain asks the configured sources in order, as a pull does, and
+// prints what each answered, which were not asked and why, and what is
+// served in the end.
+func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.Locator, master *psync.Master, email, size string) bool {
+	sources, err := buildSources(cfg, loc, master, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.fail("sources", err.Error(), "correct the section of the source named above")
+		r.skip("chain")
 		return false
 	}
-	r.pass("photo", fmt.Sprintf("%d bytes %s, ETag %q", photo.Size, photo.ContentType, photo.ETag))
+	defer closeSources(sources)
+	answers := psync.Trace(ctx, sources, email, size)
+	if len(answers) == 0 {
+		r.fail("chain", "sources is empty: nothing is asked", "list at least one source under sources")
+		return false
+	}
+	var none []string
+	for i, src := range sources {
+		if i >= len(answers) {
+			r.note(src.Name(), "not asked: "+answers[len(answers)-1].Source+" "+endedBy(answers[len(answers)-1]))
+			continue
+		}
+		a := answers[i]
+		switch {
+		case a.Err != nil:
+			r.fail(a.Source, strings.TrimRight(a.Err.Error(), ": "), sourceFix(a.Source))
+		case a.Result.Status == psync.SourcePhoto:
+			r.pass(a.Source, fmt.Sprintf("photo: %d bytes %s%s", len(a.Result.Body), a.Result.ContentType, etagNote(a.Result.ETag)))
+		case a.Result.Status == psync.SourceDeleted:
+			r.pass(a.Source, email+" deleted their photo on purpose: no other source is asked")
+		default:
+			none = append(none, a.Source)
+			r.pass(a.Source, "no photo for "+email)
+		}
+	}
+	last := answers[len(answers)-1]
+	had := ""
+	if len(none) > 0 {
+		had = "; no photo at " + strings.Join(none, ", ")
+	}
+	switch {
+	case last.Err != nil:
+		r.fail("chain", "source "+last.Source+" failed: the error timer (photos.error_expiration) starts and no lower source is asked",
+			"fix the "+last.Source+" step above; an outage never falls through to an older or lower photo")
+	case last.Result.Status == psync.SourcePhoto:
+		r.pass("chain", "served from "+last.Source+had)
+	case last.Result.Status == psync.SourceDeleted:
+		r.fail("chain", "the placeholder is served: "+last.Source+" says the photo was deleted on purpose"+had,
+			"the owner can upload a new photo; photosync does not bring back one they removed")
+	default:
+		r.fail("chain", "the placeholder is served: no source has a photo for "+email,
+			"upload a photo in Outlook on the web (or Set-UserPhoto), or set thumbnailPhoto in the directory")
+	}
 	return !r.failed
+}
+
+// endedBy says why the walk stopped at a.
+func endedBy(a psync.SourceAnswer) string {
+	switch {
+	case a.Err != nil:
+		return "failed"
+	case a.Result.Status == psync.SourceDeleted:
+		return "says the photo was deleted on purpose"
+	}
+	return "answered with a photo"
+}
+
+// sourceFix is the fix printed when a source fails.
+func sourceFix(name string) string {
+	switch name {
+	case configs.SourceDirectory:
+		return "check directory.url, bind_dn and its password, and that the account may read base_dn"
+	case configs.SourceGraph:
+		return "check graph.tenant, client_id and the credential, and that the app has User.Read.All (application) with admin consent"
+	}
+	return "see the " + name + " steps above"
+}
+
+func etagNote(etag string) string {
+	if etag == "" {
+		return ""
+	}
+	return fmt.Sprintf(", ETag %q", etag)
+}
+
+// closeSources closes the sources that hold connections.
+func closeSources(sources []psync.Source) {
+	for _, s := range sources {
+		if c, ok := s.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
 }
 
 // findings is what Exchange's challenge says, without the fix (printed on

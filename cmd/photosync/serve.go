@@ -80,6 +80,7 @@ type app struct {
 	engine  *psync.Engine // for the operator commands and the admin API
 	metrics *admin.Metrics
 	ready   func(context.Context) error // does the store answer?
+	sources []psync.Source              // closed with the app (LDAP connections)
 }
 
 // Close lets background pulls end (for at most 10s), then closes the store.
@@ -87,6 +88,7 @@ func (a *app) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = a.engine.Wait(ctx)
+	closeSources(a.sources)
 	return a.store.Close()
 }
 
@@ -209,7 +211,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 		return nil, err
 	}
 	metrics.Export(engine.Stats())
-	return &app{handler: metrics.Wrap(psync.NewHandler(engine, hopts)), store: backing, engine: engine, metrics: metrics, ready: ready}, nil
+	return &app{handler: metrics.Wrap(psync.NewHandler(engine, hopts)), store: backing, engine: engine, metrics: metrics, ready: ready, sources: eopts.Sources}, nil
 }
 
 // buildSources turns the sources list into the engine's chain, in order.
