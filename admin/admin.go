@@ -1,8 +1,9 @@
 // Package admin is photosync's operators' HTTP API, served on a listener of
 // its own: inspect, forget and refresh one person's photos, warm a list of
-// people as a background job, and read /metrics and /readyz.
+// people as a background job, read /metrics and /readyz, and profile the
+// process (/debug/pprof/, Go's runtime profiles).
 //
-// Every /admin/ route needs "Authorization: Bearer TOKEN", compared in
+// Every /admin/ and /debug/pprof/ route needs "Authorization: Bearer TOKEN", compared in
 // constant time; without a configured token they all answer 401. /metrics
 // and /readyz need none: the listener is loopback by default, and neither
 // says anything about a person.
@@ -19,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +69,13 @@ func NewHandler(ctx context.Context, opts Options) http.Handler {
 		mux.Handle("GET /metrics", opts.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /readyz", h.readyz)
+	// Profiles carry stacks and sizes, never photo bytes or tokens, but
+	// they do say what the process is doing: the token guards them too.
+	mux.HandleFunc("GET /debug/pprof/", h.auth(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/cmdline", h.auth(pprof.Cmdline))
+	mux.HandleFunc("GET /debug/pprof/profile", h.auth(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/symbol", h.auth(pprof.Symbol))
+	mux.HandleFunc("GET /debug/pprof/trace", h.auth(pprof.Trace))
 	return mux
 }
 

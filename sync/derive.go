@@ -65,8 +65,14 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		next.PulledAt, next.Error, next.ErrorAt, next.Timer = src.PulledAt, "", time.Time{}, src.Timer
 		next.Source = src.Source
 	default:
+		select {
+		case e.scaling <- struct{}{}:
+		case <-ctx.Done():
+			return pullResult{rec: prev, peerTimeout: true}
+		}
 		started := time.Now()
 		body, ct, err := scale(src.Body, pixels(key.Size), e.opts.JPEGQuality)
+		<-e.scaling
 		if err != nil {
 			// The master copy is a good image by its signature but does not
 			// decode: treat it as a failed pull of this size.

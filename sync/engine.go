@@ -23,6 +23,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,10 +189,11 @@ type Stats struct {
 // Engine decides hit, pull, stale or error for each photo request. It is
 // safe for concurrent use.
 type Engine struct {
-	opts   Options
-	log    *slog.Logger
-	flight singleflight.Group
-	stats  Stats
+	opts    Options
+	log     *slog.Logger
+	scaling chan struct{} // a slot per CPU for deriving sizes
+	flight  singleflight.Group
+	stats   Stats
 
 	background sync.WaitGroup // pulls that may outlive their request
 	storeDown  atomic.Bool    // last store access failed: logged once per outage
@@ -233,7 +235,9 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opts: opts, log: log}, nil
+	// Scaling is CPU work holding a few MiB of pixels each: more at once
+	// than there are CPUs finishes no sooner and only piles up memory.
+	return &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
 }
 
 // Stats returns the engine's counters.

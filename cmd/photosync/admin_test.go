@@ -80,6 +80,9 @@ func TestAdminAPI(t *testing.T) {
 		{"bad address", "GET", adminBase + "/admin/photos/..%2Fetc", adminToken, 400},
 		{"readyz", "GET", adminBase + "/readyz", "", 200},
 		{"inspect", "GET", adminBase + photo, adminToken, 200},
+		{"heap profile", "GET", adminBase + "/debug/pprof/heap", adminToken, 200},
+		{"heap profile without the token", "GET", adminBase + "/debug/pprof/heap", "", 401},
+		{"goroutines without the token", "GET", adminBase + "/debug/pprof/goroutine?debug=2", "wrong", 401},
 	}
 	for _, tt := range tests {
 		if code, body := call(tt.method, tt.url, tt.token); code != tt.code {

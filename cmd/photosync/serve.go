@@ -58,7 +58,7 @@ func setMemoryLimit(c configs.Store, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(c.MemoryLimit) + 128<<20
+	limit := int64(c.MemoryLimit) + 64<<20
 	debug.SetMemoryLimit(limit)
 	log.Debug("go memory limit set", "bytes", limit)
 }
