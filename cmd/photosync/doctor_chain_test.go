@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,19 +58,7 @@ func TestDoctorSourceChain(t *testing.T) {
 			dir := t.TempDir()
 			writeKeyPairs(t, dir, 1)
 			realm := oauth.NewRealm()
-			meta := httptest.NewServer(staticJSON(metadataJSON(t, issuerFrom(t, realm, filepath.Join(dir, "s2s-0")))))
-			defer meta.Close()
-			sim := exchangetest.NewServer(exchangetest.Options{
-				PartnerMetadataURL: meta.URL,
-				Users:              []exchangetest.User{{Email: doctorUser, Name: "Adele Vance", Photo: true}},
-			})
-			defer sim.Close()
-			if tt.sim != nil {
-				tt.sim(sim)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "ca.pem"), sim.CACertPEM(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			sim := doctorSim(t, dir, metadataJSON(t, issuerFrom(t, realm, filepath.Join(dir, "s2s-0"))), tt.sim)
 			config := fmt.Sprintf("exchange:\n  autodiscover_domain: %q\n  ca_file: ca.pem\ns2s:\n  realm: %s\n  certificate: s2s-0.crt\n  key: s2s-0.key\nstore:\n  path: data\n%s",
 				sim.Host(), realm, tt.sources)
 			got := doctorGolden(t, dir, config, tt.exit)

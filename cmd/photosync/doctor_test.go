@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"photosync/oauth"
 	"photosync/sync/exchangetest"
@@ -103,50 +101,34 @@ func TestDoctor(t *testing.T) {
 				}
 				partner = metadataJSON(t, issuerFrom(t, realm, files...))
 			}
-			meta := httptest.NewServer(staticJSON(partner))
-			defer meta.Close()
-			sim := exchangetest.NewServer(exchangetest.Options{
-				PartnerMetadataURL: meta.URL,
-				Users:              []exchangetest.User{{Email: doctorUser, Name: "Adele Vance", Photo: true}},
-			})
-			defer sim.Close()
-			if st.sim != nil {
-				st.sim(sim)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "ca.pem"), sim.CACertPEM(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			sim := doctorSim(t, dir, partner, st.sim)
 			config := fmt.Sprintf("exchange:\n  autodiscover_domain: %q\n  ca_file: %q\ns2s:\n  realm: %s\n%sstore:\n  path: data\n",
 				sim.Host(), c.caFile, c.realm, c.s2s)
-			path := filepath.Join(dir, "photosync.yaml")
-			if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-				t.Fatal(err)
-			}
-
-			var stdout, stderr strings.Builder
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			code := run(ctx, []string{"doctor", "--config", path, doctorUser}, &stdout, &stderr)
-			if code != st.exit {
-				t.Errorf("exit %d, want %d; stderr: %s", code, st.exit, stderr.String())
-			}
-			got := normalize(strings.ReplaceAll(stdout.String(), realm, "REALM"), sim.Host(), dir)
-			golden := filepath.Join("testdata", "doctor_"+st.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./cmd/photosync -run TestDoctor -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			got := doctorGolden(t, dir, config, st.exit)
+			compareGolden(t, "doctor_"+st.name+".golden", normalize(strings.ReplaceAll(got, realm, "REALM"), sim.Host(), dir))
 		})
 	}
+}
+
+// doctorSim starts the Exchange simulator for doctor: doctorUser has a
+// photo, partner is the metadata document it reads for us, change (when
+// set) alters it, and its CA is written to dir/ca.pem.
+func doctorSim(t *testing.T, dir string, partner []byte, change func(*exchangetest.Server)) *exchangetest.Server {
+	t.Helper()
+	meta := httptest.NewServer(staticJSON(partner))
+	t.Cleanup(meta.Close)
+	sim := exchangetest.NewServer(exchangetest.Options{
+		PartnerMetadataURL: meta.URL,
+		Users:              []exchangetest.User{{Email: doctorUser, Name: "Adele Vance", Photo: true}},
+	})
+	t.Cleanup(sim.Close)
+	if change != nil {
+		change(sim)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), sim.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sim
 }
 
 var (
