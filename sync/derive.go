@@ -118,7 +118,7 @@ func scale(b []byte, n, quality int) ([]byte, string, error) {
 		w = max(1, cfg.Width*n/cfg.Height)
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	pre := shrink(src, max(1, min(cfg.Width/(2*w), cfg.Height/(2*h))))
+	pre := shrink(src, shrinkFactor(cfg.Width, cfg.Height, w, h))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), pre, pre.Bounds(), draw.Src, nil)
 
 	var buf bytes.Buffer
@@ -130,6 +130,13 @@ func scale(b []byte, n, quality int) ([]byte, string, error) {
 		err = png.Encode(&buf, dst)
 		return buf.Bytes(), "image/png", err
 	}
+}
+
+// shrinkFactor is the whole factor the box pre-shrink reduces a sw×sh image
+// by on its way to w×h: as much as leaves Catmull-Rom at least a factor of
+// two to go on the tighter side (the gap libvips keeps by default too).
+func shrinkFactor(sw, sh, w, h int) int {
+	return max(1, min(sw/(2*w), sh/(2*h)))
 }
 
 // shrink returns img as premultiplied RGBA, first reduced by the whole

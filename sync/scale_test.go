@@ -60,7 +60,7 @@ func TestShrinkKeepsThePicture(t *testing.T) {
 	for _, n := range []int{48, 64, 96, 120, 240, 360} {
 		direct := image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.CatmullRom.Scale(direct, direct.Bounds(), src, src.Bounds(), draw.Src, nil)
-		pre := shrink(src, max(1, 648/(2*n)))
+		pre := shrink(src, shrinkFactor(648, 648, n, n))
 		fast := image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.CatmullRom.Scale(fast, fast.Bounds(), pre, pre.Bounds(), draw.Src, nil)
 
