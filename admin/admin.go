@@ -3,8 +3,9 @@
 // people as a background job, read /metrics and /readyz, and profile the
 // process (/debug/pprof/, Go's runtime profiles).
 //
-// Every /admin/ and /debug/pprof/ route needs "Authorization: Bearer TOKEN", compared in
-// constant time; without a configured token they all answer 401. /metrics
+// Every /admin/ and /debug/pprof/ route needs "Authorization: Bearer
+// TOKEN", compared in constant time; without a configured token they all
+// answer 401. /metrics
 // and /readyz need none: the listener is loopback by default, and neither
 // says anything about a person.
 package admin

@@ -141,11 +141,11 @@ func shrinkFactor(sw, sh, w, h int) int {
 
 // shrink returns img as premultiplied RGBA, first reduced by the whole
 // factor k with a box filter (each pixel the mean of a k×k block; partial
-// blocks at the edges average what they hold). Catmull-Rom then has at
-// most a factor of two to go: the same picture, since a box mean over the
-// block is itself an area filter, for a fraction of the work, as the
-// kernel's taps grow with the reduction and each tap on a YCbCr source
-// converts a pixel.
+// blocks at the edges average what they hold), for Catmull-Rom to finish
+// (see shrinkFactor). The picture is the same (TestShrinkKeepsThePicture):
+// a box mean over the block is itself an area filter; the work is a
+// fraction, as the kernel's taps grow with the reduction and each tap on
+// a YCbCr source converts a pixel.
 func shrink(img image.Image, k int) *image.RGBA {
 	b := img.Bounds()
 	full := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))

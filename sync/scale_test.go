@@ -6,9 +6,9 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"testing"
 
 	"golang.org/x/image/draw"
-	"testing"
 )
 
 func TestScaleKeepsAspectAndFormat(t *testing.T) {
