@@ -5,9 +5,8 @@
 //
 // Every /admin/ and /debug/pprof/ route needs "Authorization: Bearer
 // TOKEN", compared in constant time; without a configured token they all
-// answer 401. /metrics
-// and /readyz need none: the listener is loopback by default, and neither
-// says anything about a person.
+// answer 401. /metrics and /readyz need none: the listener is loopback by
+// default, and neither says anything about a person.
 package admin
 
 import (
