@@ -38,6 +38,9 @@ func TestAllNineSizesCostOneMasterCall(t *testing.T) {
 	if n := e.photoCalls(); n != 1 {
 		t.Fatalf("master calls for nine sizes = %d, want 1", n)
 	}
+	if n := e.engine.Stats().Derived.Load(); n != int64(len(psync.Sizes)-1) {
+		t.Errorf("sizes derived = %d, want %d (all but the master size, once each)", n, len(psync.Sizes)-1)
+	}
 	if r := lastPhotoRequest(t, e.sim); r.Size != psync.MasterSize {
 		t.Errorf("the master was asked for %s, want %s", r.Size, psync.MasterSize)
 	}
