@@ -116,6 +116,7 @@ type Directory struct {
 	PhotoAttributes []string `yaml:"photo_attributes"`  // read in order. Default: [thumbnailPhoto, jpegPhoto]
 	Timeout         Duration `yaml:"timeout"`           // dial, bind, each search. Default: 5s
 	PoolSize        int      `yaml:"pool_size"`         // idle connections kept. Default: 4
+	CAFile          string   `yaml:"ca_file"`           // extra PEM CA bundle for ldaps:// (an enterprise CA)
 }
 
 // Password returns the bind password, from the environment when
@@ -284,7 +285,7 @@ func Parse(b []byte) (Config, error) {
 
 func (c *Config) resolvePaths(dir string) {
 	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path,
-		&c.Graph.Certificate, &c.Graph.Key, &c.Graph.CAFile}
+		&c.Graph.Certificate, &c.Graph.Key, &c.Graph.CAFile, &c.Directory.CAFile}
 	for i := range c.S2S.Certificates {
 		paths = append(paths, &c.S2S.Certificates[i].Certificate, &c.S2S.Certificates[i].Key)
 	}

@@ -3,6 +3,8 @@ package sync_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -83,6 +85,36 @@ func TestDirectoryAgainstSlapd(t *testing.T) {
 		again, err := dir.Photo(ctx, "adele@contoso.com", "HR240x240", first.ETag)
 		if err != nil || again.Status != psync.SourceNotModified {
 			t.Fatalf("again: %v, status %v; want not modified", err, again.Status)
+		}
+	})
+
+	t.Run("ldaps verifies the directory's certificate", func(t *testing.T) {
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(srv.CAPEM) {
+			t.Fatal("ldaptest CA does not parse")
+		}
+		for _, tt := range []struct {
+			name  string
+			tls   *tls.Config
+			fails string
+		}{
+			{"trusted CA", &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, ""},
+			{"system roots only", nil, "certificate"},
+			{"another name", &tls.Config{RootCAs: roots, ServerName: "ldap.contoso.com"}, "certificate"},
+		} {
+			d, err := psync.NewDirectory(psync.Directory{URL: srv.LDAPSURL, BindDN: ldaptest.BindDN,
+				BindPassword: ldaptest.Password, BaseDN: ldaptest.BaseDN, TLS: tt.tls, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := d.Photo(context.Background(), "adele@contoso.com", "HR96x96", "")
+			d.Close()
+			switch {
+			case tt.fails == "" && (err != nil || !bytes.Equal(res.Body, thumb)):
+				t.Errorf("%s: %v, %d bytes; want the thumbnail", tt.name, err, len(res.Body))
+			case tt.fails != "" && (err == nil || !strings.Contains(err.Error(), tt.fails)):
+				t.Errorf("%s: err = %v, want one about the %s", tt.name, err, tt.fails)
+			}
 		}
 	})
 

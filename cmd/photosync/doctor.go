@@ -294,7 +294,7 @@ func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.L
 		a := answers[i]
 		switch {
 		case a.Err != nil:
-			r.fail(a.Source, strings.TrimRight(a.Err.Error(), ": "), sourceFix(a.Source))
+			r.fail(a.Source, strings.TrimRight(a.Err.Error(), ": "), sourceFix(a.Source, a.Err))
 		case a.Result.Status == psync.SourcePhoto:
 			r.pass(a.Source, fmt.Sprintf("photo: %d bytes %s%s", len(a.Result.Body), a.Result.ContentType, etagNote(a.Result.ETag)))
 		case a.Result.Status == psync.SourceDeleted:
@@ -336,8 +336,15 @@ func endedBy(a psync.SourceAnswer) string {
 	return "answered with a photo"
 }
 
-// sourceFix is the fix printed when a source fails.
-func sourceFix(name string) string {
+// sourceFix is the fix printed when a source fails with err.
+func sourceFix(name string, err error) string {
+	var ua x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &ua) && name == configs.SourceDirectory:
+		return "add the CA that issued the directory's certificate to directory.ca_file (PEM)"
+	case errors.As(err, &ua) && name == configs.SourceGraph:
+		return "add the CA that issued Graph's certificate to graph.ca_file (PEM)"
+	}
 	switch name {
 	case configs.SourceDirectory:
 		return "check directory.url, bind_dn and its password, and that the account may read base_dn"

@@ -36,6 +36,12 @@ func TestDoctorSourceChain(t *testing.T) {
 		return fmt.Sprintf("sources: [exchange, directory]\ndirectory:\n  url: %s\n  bind_dn: %q\n  bind_password: %q\n  base_dn: %q\n",
 			dirSrv.URL, ldaptest.BindDN, password, ldaptest.BaseDN)
 	}
+	// ldaps: the directory's certificate comes from a private CA, trusted
+	// through directory.ca_file (written by each run as ldap-ca.pem).
+	ldaps := func(caFile string) string {
+		return fmt.Sprintf("sources: [exchange, directory]\ndirectory:\n  url: %s\n  bind_dn: %q\n  bind_password: %q\n  base_dn: %q\n  ca_file: %q\n",
+			dirSrv.LDAPSURL, ldaptest.BindDN, ldaptest.Password, ldaptest.BaseDN, caFile)
+	}
 	noPhoto := func(s *exchangetest.Server) { s.AddUser(exchangetest.User{Email: doctorUser, Name: "Adele Vance"}) }
 
 	tests := []struct {
@@ -51,12 +57,17 @@ func TestDoctorSourceChain(t *testing.T) {
 			s.AddUser(exchangetest.User{Email: doctorUser, Name: "Adele Vance", Deleted: true})
 		}, directory(ldaptest.Password), 1},
 		{"chain_directory_bad_bind", noPhoto, directory("wrong"), 1},
+		{"chain_directory_ldaps", noPhoto, ldaps("ldap-ca.pem"), 0},
+		{"chain_directory_ldaps_untrusted", noPhoto, ldaps(""), 1},
 		{"chain_exchange_fails", func(s *exchangetest.Server) { s.RemoveUser(doctorUser) }, directory(ldaptest.Password), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeKeyPairs(t, dir, 1)
+			if err := os.WriteFile(filepath.Join(dir, "ldap-ca.pem"), dirSrv.CAPEM, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			realm := oauth.NewRealm()
 			sim := doctorSim(t, dir, metadataJSON(t, issuerFrom(t, realm, filepath.Join(dir, "s2s-0"))), tt.sim)
 			config := fmt.Sprintf("exchange:\n  autodiscover_domain: %q\n  ca_file: ca.pem\ns2s:\n  realm: %s\n  certificate: s2s-0.crt\n  key: s2s-0.key\nstore:\n  path: data\n%s",

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"photosync/configs"
 	"photosync/oauth"
@@ -18,18 +17,9 @@ import (
 // TLS verified against the system roots plus graph.ca_file,
 // and the certificate loaded and checked as s2s's is.
 func graphSource(c configs.Graph, log *slog.Logger) (*psync.Graph, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("graph.ca_file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("graph.ca_file: %s holds no PEM certificate", c.CAFile)
-		}
+	roots, err := trustedRoots("graph.ca_file", c.CAFile)
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}

@@ -223,10 +223,15 @@ func buildSources(cfg configs.Config, locator psync.Locator, master *psync.Maste
 			out = append(out, psync.ExchangeSource{Locator: locator, Master: master})
 		case configs.SourceDirectory:
 			d := cfg.Directory
+			roots, err := trustedRoots("directory.ca_file", d.CAFile)
+			if err != nil {
+				return nil, err
+			}
 			dir, err := psync.NewDirectory(psync.Directory{
 				URL: d.URL, BindDN: d.BindDN, BindPassword: d.Password(), BaseDN: d.BaseDN,
 				MatchAttributes: d.MatchAttributes, PhotoAttributes: d.PhotoAttributes,
 				Timeout: d.Timeout.D(), PoolSize: d.PoolSize,
+				TLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 			})
 			if err != nil {
 				return nil, fmt.Errorf("directory source: %w", err)
@@ -273,21 +278,32 @@ func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, err
 	return issuer, client, nil
 }
 
-// exchangeClient returns the HTTP client for Exchange: TLS verification on,
-// the system roots plus exchange.ca_file, no redirects followed blindly.
-func exchangeClient(c configs.Exchange) (*http.Client, error) {
+// trustedRoots is the system roots plus the PEM certificates in file (the
+// config key named by key), for TLS to a server with a private CA.
+func trustedRoots(key, file string) (*x509.CertPool, error) {
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {
 		roots = x509.NewCertPool()
 	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("exchange.ca_file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("exchange.ca_file: %s holds no PEM certificate", c.CAFile)
-		}
+	if file == "" {
+		return roots, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+	}
+	return roots, nil
+}
+
+// exchangeClient returns the HTTP client for Exchange: TLS verification on,
+// the system roots plus exchange.ca_file, no redirects followed blindly.
+func exchangeClient(c configs.Exchange) (*http.Client, error) {
+	roots, err := trustedRoots("exchange.ca_file", c.CAFile)
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}

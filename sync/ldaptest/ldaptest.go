@@ -11,7 +11,14 @@ package ldaptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -50,6 +57,8 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include %[1]s/photosync.schema
 pidfile %[1]s/slapd.pid
+TLSCertificateFile %[1]s/server.crt
+TLSCertificateKeyFile %[1]s/server.key
 modulepath /usr/lib/ldap
 moduleload back_mdb
 database mdb
@@ -64,8 +73,10 @@ access to * by dn.exact="%[5]s" read by * none
 
 // Server is a running slapd.
 type Server struct {
-	URL string // ldap://127.0.0.1:port
-	t   testing.TB
+	URL      string // ldap://127.0.0.1:port
+	LDAPSURL string // ldaps://127.0.0.1:port, with a certificate from CAPEM
+	CAPEM    []byte // the throwaway CA that signed the ldaps certificate
+	t        testing.TB
 }
 
 // Person is one entry under BaseDN.
@@ -98,16 +109,17 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(filepath.Join(dir, "photosync.schema"), []byte(extraSchema), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	caPEM := writeServerCert(t, dir)
 	conf := fmt.Sprintf(confTemplate, dir, suffix, rootDN, rootPW, BindDN)
 	confPath := filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	url := "ldap://127.0.0.1:" + strconv.Itoa(port)
+	url := "ldap://127.0.0.1:" + strconv.Itoa(freePort(t))
+	ldapsURL := "ldaps://127.0.0.1:" + strconv.Itoa(freePort(t))
 	var logs bytes.Buffer
 	// -d 0 keeps slapd in the foreground, so the test owns the process.
-	cmd := exec.Command(bin, "-f", confPath, "-h", url+"/", "-d", "0")
+	cmd := exec.Command(bin, "-f", confPath, "-h", url+"/ "+ldapsURL+"/", "-d", "0")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting slapd: %v", err)
@@ -118,7 +130,7 @@ func Start(t testing.TB) *Server {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	s := &Server{URL: url, t: t}
+	s := &Server{URL: url, LDAPSURL: ldapsURL, CAPEM: caPEM, t: t}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := ldap.DialURL(url)
@@ -188,4 +200,56 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// writeServerCert makes a throwaway CA and a certificate for 127.0.0.1
+// signed by it, writes the certificate and key where slapd.conf names
+// them, and returns the CA's PEM.
+func writeServerCert(t testing.TB, dir string) []byte {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ldaptest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"server.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		"server.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 }
