@@ -66,6 +66,18 @@ func (m *Metrics) Export(st *psync.Stats) {
 	}
 }
 
+// ExportCache adds photosync_NAME_cache_hits_total and _misses_total, read
+// from counts when scraped. Call it once per name.
+func (m *Metrics) ExportCache(name, what string, counts func() (hits, misses int64)) {
+	hits := func() float64 { h, _ := counts(); return float64(h) }
+	misses := func() float64 { _, n := counts(); return float64(n) }
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "photosync_" + name + "_cache_hits_total",
+			Help: what + " answered from photosync's cache."}, hits),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "photosync_" + name + "_cache_misses_total",
+			Help: what + " not in photosync's cache (asked or made afresh)."}, misses))
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

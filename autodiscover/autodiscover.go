@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -159,6 +160,8 @@ type Client struct {
 	// missHook, when set, runs after a cache miss and before joining the
 	// flight; a test seam only.
 	missHook func()
+
+	hits, misses atomic.Int64 // lookups answered from the cache, or not
 }
 
 // entry is what the cache holds for one mailbox.
@@ -283,8 +286,10 @@ func (c *Client) Lookup(ctx context.Context, email string) (Settings, error) {
 		return Settings{}, err
 	}
 	if e, ok := c.cached(key); ok {
+		c.hits.Add(1)
 		return e.s.clone(), e.err
 	}
+	c.misses.Add(1)
 	if c.missHook != nil {
 		c.missHook()
 	}
@@ -314,6 +319,12 @@ func (c *Client) Lookup(ctx context.Context, email string) (Settings, error) {
 	case <-f.done:
 		return f.e.s.clone(), f.e.err
 	}
+}
+
+// CacheCounts returns how many lookups the cache answered (hits, an
+// answer or a remembered failure) and how many it did not (misses).
+func (c *Client) CacheCounts() (hits, misses int64) {
+	return c.hits.Load(), c.misses.Load()
 }
 
 func (c *Client) cached(key string) (entry, bool) {

@@ -663,10 +663,11 @@ func TestLookupCache(t *testing.T) {
 		errorTTL time.Duration
 		forget   bool
 		wantReqs int
+		wantHits int64 // of the two lookups; the others are misses
 	}{
-		{name: "hit", rep: reply{body: allSettings("a@contoso.com")}, wantReqs: 1},
+		{name: "hit", rep: reply{body: allSettings("a@contoso.com")}, wantReqs: 1, wantHits: 1},
 		{name: "forget", rep: reply{body: allSettings("a@contoso.com")}, forget: true, wantReqs: 2},
-		{name: "error cached", rep: reply{status: 500}, wantReqs: 1},
+		{name: "error cached", rep: reply{status: 500}, wantReqs: 1, wantHits: 1},
 		{name: "error not cached", rep: reply{status: 500}, errorTTL: -1, wantReqs: 2},
 	}
 	for _, tt := range tests {
@@ -683,6 +684,9 @@ func TestLookupCache(t *testing.T) {
 			}
 			if n := len(f.requests()); n != tt.wantReqs {
 				t.Errorf("%d requests, want %d", n, tt.wantReqs)
+			}
+			if hits, misses := c.CacheCounts(); hits != tt.wantHits || misses != 2-tt.wantHits {
+				t.Errorf("cache counts: %d hits, %d misses; want %d, %d", hits, misses, tt.wantHits, 2-tt.wantHits)
 			}
 		})
 	}

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -119,6 +120,8 @@ type Issuer struct {
 
 	mu     sync.RWMutex
 	tokens map[cacheKey]cachedToken
+
+	hits, misses atomic.Int64 // Token calls answered from the cache, or minted
 }
 
 type cacheKey struct{ user, host string }
@@ -253,8 +256,10 @@ func (i *Issuer) Token(ctx context.Context, user, host string) (string, error) {
 	c, ok := i.tokens[k]
 	i.mu.RUnlock()
 	if ok && now.Before(c.renewAt) {
+		i.hits.Add(1)
 		return c.token, nil
 	}
+	i.misses.Add(1)
 
 	// Mint outside the lock: signing takes a while and must not hold up
 	// callers for other users. Concurrent first callers may both mint; the
@@ -274,6 +279,12 @@ func (i *Issuer) Token(ctx context.Context, user, host string) (string, error) {
 	i.tokens[k] = cachedToken{token: tok, renewAt: exp.Add(-renewBefore)}
 	i.log.Debug("minted s2s token", "user", user, "host", host, "exp", exp)
 	return tok, nil
+}
+
+// CacheCounts returns how many Token calls the cache answered (hits) and
+// how many had to mint (misses).
+func (i *Issuer) CacheCounts() (hits, misses int64) {
+	return i.hits.Load(), i.misses.Load()
 }
 
 // Forget drops the cached token for user at host, so the next Token call

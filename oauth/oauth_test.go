@@ -277,6 +277,10 @@ func TestTokenCache(t *testing.T) {
 	if got := token("alice@contoso.com", "mail.contoso.com"); got == renewed {
 		t.Error("Forget did not drop the cached token")
 	}
+	// Minted: first, the three others, renewed, after Forget; the rest hit.
+	if hits, misses := i.CacheCounts(); hits != 3 || misses != 6 {
+		t.Errorf("cache counts: %d hits, %d misses; want 3, 6", hits, misses)
+	}
 }
 
 func TestTokenCacheBounded(t *testing.T) {

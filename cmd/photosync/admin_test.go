@@ -108,6 +108,10 @@ func TestAdminAPI(t *testing.T) {
 		{"photosync_photo_hits_total", nil, 1},
 		{"photosync_photo_misses_total", nil, 1},
 		{"photosync_pulls_total", nil, 1},
+		{"photosync_autodiscover_cache_misses_total", nil, 1},
+		{"photosync_autodiscover_cache_hits_total", nil, 0},
+		{"photosync_token_cache_misses_total", nil, 1},
+		{"photosync_token_cache_hits_total", nil, 1},
 		{"photosync_master_request_duration_seconds", map[string]string{"code": "200"}, 1},
 	} {
 		if got := value(after, tt.metric, tt.labels) - value(before, tt.metric, tt.labels); got != tt.delta {

@@ -182,6 +182,8 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 			return nil, err
 		}
 		eopts.Locator = locator
+		metrics.ExportCache("autodiscover", "Autodiscover lookups", locator.CacheCounts)
+		metrics.ExportCache("token", "S2S tokens", issuer.CacheCounts)
 		// The master's calls, not Autodiscover's, feed the latency histogram.
 		masterClient := *client
 		masterClient.Transport = metrics.Transport(client.Transport)
