@@ -327,6 +327,29 @@ func (c *Client) CacheCounts() (hits, misses int64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
+// Cached is what the client holds for one mailbox: its settings or the
+// failure remembered, and when the entry runs out.
+type Cached struct {
+	Settings Settings
+	Err      error
+	Expires  time.Time
+}
+
+// Peek returns what the cache holds for email without asking Exchange and
+// without counting a hit or a miss. photosync's inspect shows it.
+func (c *Client) Peek(email string) (Cached, bool) {
+	key, err := normalizeEmail(email)
+	if err != nil {
+		return Cached{}, false
+	}
+	v, exp, ok := c.cache.GetWithExpiration(key)
+	if !ok {
+		return Cached{}, false
+	}
+	e := v.(entry)
+	return Cached{Settings: e.s.clone(), Err: e.err, Expires: exp}, true
+}
+
 func (c *Client) cached(key string) (entry, bool) {
 	v, ok := c.cache.Get(key)
 	if !ok {

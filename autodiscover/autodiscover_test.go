@@ -888,3 +888,22 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Fatalf("Lookup = %v after %d requests, want the cached answer after 23", err, len(f.requests()))
 	}
 }
+
+func TestPeekShowsTheCacheWithoutCounting(t *testing.T) {
+	f := newFake(t, func(seen) reply { return reply{body: allSettings("a@contoso.com")} })
+	c := newClient(t, f, nil, nil)
+	if _, ok := c.Peek("alice@contoso.com"); ok {
+		t.Fatal("Peek found an entry before any lookup")
+	}
+	s, err := c.Lookup(context.Background(), "alice@contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Peek("ALICE@contoso.com")
+	if !ok || got.Err != nil || got.Settings.ExternalPhotosURL != s.ExternalPhotosURL || !got.Expires.After(time.Now()) {
+		t.Fatalf("Peek = %+v, %v; want the cached answer with an expiry", got, ok)
+	}
+	if hits, misses := c.CacheCounts(); hits != 0 || misses != 1 || len(f.requests()) != 1 {
+		t.Errorf("after Peek: %d hits, %d misses, %d requests; want 0, 1, 1", hits, misses, len(f.requests()))
+	}
+}

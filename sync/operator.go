@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"photosync/autodiscover"
 	"photosync/store"
 )
 
@@ -136,6 +137,24 @@ type SizeReport struct {
 type Report struct {
 	Owner string       `json:"owner"`
 	Sizes []SizeReport `json:"sizes"`
+	// Autodiscover is the owner's Autodiscover answer as this process has
+	// it cached; nil when nothing is cached here (the cache lives in the
+	// serving process: the admin API shows it, a separate command cannot).
+	Autodiscover *AutodiscoverReport `json:"autodiscover,omitempty"`
+}
+
+// AutodiscoverReport is one cached Autodiscover answer.
+type AutodiscoverReport struct {
+	PhotosURL   string    `json:"photos_url,omitempty"`
+	EcpPhotoURL string    `json:"ecp_photo_url,omitempty"`
+	Redirects   []string  `json:"redirects,omitempty"`
+	Error       string    `json:"error,omitempty"` // a failure remembered for the error TTL
+	CachedUntil time.Time `json:"cached_until"`
+}
+
+// peeker is a Locator that shows what it has cached (*autodiscover.Client).
+type peeker interface {
+	Peek(email string) (autodiscover.Cached, bool)
 }
 
 // Inspect reports, per size, the stored record of owner's photo. A size
@@ -171,6 +190,15 @@ func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
 			}
 		}
 		r.Sizes = append(r.Sizes, sr)
+	}
+	if p, ok := e.opts.Locator.(peeker); ok {
+		if c, ok := p.Peek(owner); ok {
+			r.Autodiscover = &AutodiscoverReport{PhotosURL: c.Settings.ExternalPhotosURL,
+				EcpPhotoURL: c.Settings.ExternalEcpPhotoURL, Redirects: c.Settings.Redirects, CachedUntil: c.Expires}
+			if c.Err != nil {
+				r.Autodiscover.Error = c.Err.Error()
+			}
+		}
 	}
 	return r, nil
 }

@@ -119,6 +119,19 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 
+	// inspect shows the Autodiscover answer the pull cached.
+	_, body := call("GET", adminBase+photo, adminToken)
+	var rep struct {
+		Autodiscover *struct {
+			PhotosURL   string    `json:"photos_url"`
+			CachedUntil time.Time `json:"cached_until"`
+		} `json:"autodiscover"`
+	}
+	if err := json.Unmarshal(body, &rep); err != nil || rep.Autodiscover == nil ||
+		!strings.HasSuffix(rep.Autodiscover.PhotosURL, "/EWS/Exchange.asmx/s") || !rep.Autodiscover.CachedUntil.After(time.Now()) {
+		t.Errorf("inspect after a pull: %v %s; want the cached Autodiscover answer", err, body)
+	}
+
 	// refresh, forget, and a warm job.
 	if code, body := call("POST", adminBase+photo+"/refresh?size=HR240x240&force=1", adminToken); code != 200 || !strings.Contains(string(body), `"outcome": "not-modified"`) {
 		t.Errorf("refresh: %d %s", code, body)

@@ -67,7 +67,21 @@ func writeInspection(w io.Writer, in inspection) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Size, s.State, dash(escaped(s.Source)), s.Bytes, dash(s.ContentType),
 			dash(s.ETag), when(s.PulledAt), s.Timer, when(s.TimerUntil), dash(escaped(s.Error)))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if ad := in.Autodiscover; ad != nil {
+		fmt.Fprintf(w, "\nautodiscover (cached until %s):\n", when(ad.CachedUntil))
+		if ad.Error != "" {
+			fmt.Fprintf(w, "  failed: %s\n", escaped(ad.Error))
+		} else {
+			fmt.Fprintf(w, "  ExternalPhotosUrl   %s\n  ExternalEcpPhotoUrl %s\n", escaped(ad.PhotosURL), dash(escaped(ad.EcpPhotoURL)))
+		}
+		for _, hop := range ad.Redirects {
+			fmt.Fprintf(w, "  via %s\n", escaped(hop))
+		}
+	}
+	return nil
 }
 
 // escaped quotes what came from the master as Go would, without the quotes,
