@@ -246,7 +246,16 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 		r.fail("token", "rejected by GetUserPhoto: "+findings(ch, issuer.Issuer()), tokenFix(ch))
 		return skipFrom(6)
 	case err != nil && pse == nil && !isPhotoContentError(err) && !errors.Is(err, psync.ErrBlankPhoto):
-		r.fail("token", err.Error(), "check that Exchange's photo endpoint is reachable")
+		fix := "check that Exchange's photo endpoint is reachable"
+		var ua x509.UnknownAuthorityError
+		var he x509.HostnameError
+		switch {
+		case errors.As(err, &ua):
+			fix = "the photo host's certificate is from a CA not trusted here: add it to exchange.ca_file (PEM)"
+		case errors.As(err, &he):
+			fix = "the photo host's certificate does not name it: check ExternalPhotosUrl (Set-WebServicesVirtualDirectory -ExternalUrl) against the certificate"
+		}
+		r.fail("token", err.Error(), fix)
 		return skipFrom(6)
 	}
 	r.pass("token", "accepted by "+settings.ExternalPhotosURL)

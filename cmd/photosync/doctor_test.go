@@ -53,6 +53,9 @@ func issuerFrom(t *testing.T, realm string, pairs ...string) *oauth.Issuer {
 }
 
 func TestDoctor(t *testing.T) {
+	// A photo host whose certificate no configured CA issued.
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	defer untrusted.Close()
 	setups := []doctorSetup{
 		{name: "healthy", exit: 0},
 		{name: "bad_config", config: func(c *doctorConfig) { c.realm = "contoso" }, exit: 1},
@@ -77,6 +80,10 @@ func TestDoctor(t *testing.T) {
 		{name: "rotation_published", config: func(c *doctorConfig) {
 			c.s2s = "  certificate: s2s-0.crt\n  key: s2s-0.key\n  certificates:\n    - certificate: s2s-1.crt\n      key: s2s-1.key\n"
 		}, exit: 0},
+		{name: "photo_host_untrusted", sim: func(s *exchangetest.Server) {
+			s.SetAutodiscover(doctorUser, exchangetest.AutodiscoverBehavior{
+				Settings: map[string]string{"ExternalPhotosUrl": untrusted.URL + "/EWS/Exchange.asmx/s"}})
+		}, exit: 1},
 		{name: "no_photo", sim: func(s *exchangetest.Server) {
 			s.AddUser(exchangetest.User{Email: doctorUser, Name: "Adele Vance"})
 		}, exit: 1},

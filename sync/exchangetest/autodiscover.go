@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -200,6 +201,7 @@ func (s *Server) writeUserResponse(out *bytes.Buffer, host, mailbox string, requ
 	}
 
 	values := settingValues(host, u)
+	maps.Copy(values, b.Settings)
 	omitted := make(map[string]bool, len(b.OmitSettings))
 	for _, o := range b.OmitSettings {
 		omitted[strings.ToLower(o)] = true

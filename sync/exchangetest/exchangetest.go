@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -101,6 +102,9 @@ type AutodiscoverBehavior struct {
 	// OmitSettings are answered in UserSettingErrors as
 	// SettingIsNotAvailable instead of a value.
 	OmitSettings []string
+	// Settings replace the values of the named settings, such as an
+	// ExternalPhotosUrl on another host.
+	Settings map[string]string
 }
 
 // Options configure a Server. The zero value is usable: no users, no partner.
@@ -424,11 +428,12 @@ func (s *Server) SetAutodiscover(email string, b AutodiscoverBehavior) {
 	key := strings.ToLower(email)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b.ErrorCode == "" && b.ErrorMessage == "" && b.RedirectTarget == "" && len(b.OmitSettings) == 0 {
+	if b.ErrorCode == "" && b.ErrorMessage == "" && b.RedirectTarget == "" && len(b.OmitSettings) == 0 && len(b.Settings) == 0 {
 		delete(s.behaviors, key)
 		return
 	}
 	b.OmitSettings = append([]string(nil), b.OmitSettings...)
+	b.Settings = maps.Clone(b.Settings)
 	s.behaviors[key] = b
 }
 
