@@ -1,44 +1,9 @@
-package sync
+package photo
 
 import (
 	"errors"
 	"strings"
 )
-
-// Sizes are the photo sizes Exchange 2013 serves, smallest first.
-var Sizes = []string{"HR48x48", "HR64x64", "HR96x96", "HR120x120", "HR240x240", "HR360x360", "HR432x432", "HR504x504", "HR648x648"}
-
-// DefaultSize is served when a request names none.
-const DefaultSize = "HR96x96"
-
-// SharePoint's userphoto.aspx sizes: S is 48x48, M 72x72 and L up to 300 px
-// wide. Each maps to the smallest Exchange size that covers it (L: the
-// largest that fits within 300 px).
-var sharePointSizes = map[string]string{"S": "HR48x48", "M": "HR96x96", "L": "HR240x240"}
-
-// CanonicalSize returns the Exchange size code for s, accepting any letter
-// case ("hr96X96"), or false when s is not one of the nine sizes.
-func CanonicalSize(s string) (string, bool) {
-	for _, size := range Sizes {
-		if strings.EqualFold(s, size) {
-			return size, true
-		}
-	}
-	return "", false
-}
-
-// SharePointSize maps userphoto.aspx's S, M and L (any case; "" is M). As
-// a photosync extension it also takes an Exchange size code, so pages can
-// build srcset from the HR sizes and still get the placeholder.
-func SharePointSize(s string) (string, bool) {
-	if s == "" {
-		s = "M"
-	}
-	if size, ok := sharePointSizes[strings.ToUpper(s)]; ok {
-		return size, true
-	}
-	return CanonicalSize(s)
-}
 
 var (
 	errEmailEmpty  = errors.New("email address is empty")

@@ -1,0 +1,147 @@
+package photo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// A Source is one place a photo may come from: Exchange, Microsoft Graph,
+// the directory. Photo asks it for owner's photo at size (both already
+// validated); etag is the ETag this same source gave for the stored copy
+// ("" when none), and a source that can revalidate answers NotModified
+// while it still holds. Photo honours ctx's deadline, bounds what it reads,
+// returns only sniffed image bytes with StatusPhoto, and is safe for
+// concurrent use. An error means the source could not say (unreachable,
+// refused, throttled, a broken answer), never "no photo".
+type Source interface {
+	// Name is the short name recorded with what the source answered
+	// ("exchange", "graph", "directory").
+	Name() string
+	Photo(ctx context.Context, owner, size, etag string) (Result, error)
+}
+
+// Status is what a Source says about one photo.
+type Status uint8
+
+const (
+	// StatusPhoto: Result.Body holds the photo.
+	StatusPhoto Status = iota
+	// StatusNotModified: the copy with the ETag that was sent still holds.
+	StatusNotModified
+	// StatusNoPhoto: this source has none; the next source is asked.
+	StatusNoPhoto
+	// StatusDeleted: the owner removed the photo on purpose; no other
+	// source is asked.
+	StatusDeleted
+)
+
+func (s Status) String() string {
+	return [...]string{"photo", "not modified", "no photo", "deleted"}[s]
+}
+
+// Result is a Source's answer.
+type Result struct {
+	Status      Status
+	Body        []byte // with StatusPhoto: an image, sniffed
+	ContentType string // of Body, from its bytes
+	ETag        string // unquoted; "" when the source has none
+}
+
+// Func adapts a function to a Source named SourceName.
+type Func struct {
+	SourceName string
+	Func       func(ctx context.Context, owner, size, etag string) (Result, error)
+}
+
+// Name returns f.SourceName.
+func (f Func) Name() string { return f.SourceName }
+
+// Photo calls f.Func.
+func (f Func) Photo(ctx context.Context, owner, size, etag string) (Result, error) {
+	return f.Func(ctx, owner, size, etag)
+}
+
+// Answer is what one source said during a walk.
+type Answer struct {
+	Source string
+	Result Result
+	Err    error
+}
+
+// Found is how a walk ended: the status of the source that ended it (a
+// walk that every source passed ends in StatusNoPhoto), its result, and
+// Label, what a record keeps of where the answer came from.
+type Found struct {
+	Status Status
+	Result Result
+	// Source is the name of the source that ended the walk; for a walk
+	// every source passed, the names of all, comma-separated.
+	Source string
+}
+
+// Label is what an inspection shows of where the answer came from: the
+// source's name, and for no photo why ("exchange: deleted on purpose",
+// "exchange, directory: no photo").
+func (f Found) Label() string {
+	switch {
+	case f.Source == "":
+		return ""
+	case f.Status == StatusDeleted:
+		return f.Source + ": deleted on purpose"
+	case f.Status == StatusNoPhoto:
+		return f.Source + ": no photo"
+	}
+	return f.Source
+}
+
+// Walk asks sources in order for owner's photo at size. The first photo
+// wins; StatusDeleted stops the walk, so a photo its owner removed on
+// purpose is never replaced by an older copy found further down; an error
+// stops the walk too (wrapped with the source's name), so an outage never
+// falls through to a lower source. prevETag is sent only to prevSource, the
+// source that gave the stored copy (the first source when that is not
+// known). observe, when not nil, sees each answer in order.
+func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevETag string, observe func(Answer)) (Found, error) {
+	for i, src := range sources {
+		etag := ""
+		if src.Name() == prevSource || (prevSource == "" && i == 0) {
+			etag = prevETag
+		}
+		res, err := src.Photo(ctx, owner, size, etag)
+		if err == nil && res.Status == StatusPhoto {
+			ct, ok := Sniff(res.Body)
+			if !ok {
+				err = ErrNotImage
+			}
+			res.ContentType = ct
+		}
+		if err == nil && res.Status == StatusNotModified && etag == "" {
+			err = fmt.Errorf("%w: not modified although no ETag was sent", ErrBadAnswer)
+		}
+		if observe != nil {
+			observe(Answer{Source: src.Name(), Result: res, Err: err})
+		}
+		if err != nil {
+			return Found{}, fmt.Errorf("source %s: %w", src.Name(), err)
+		}
+		if res.Status != StatusNoPhoto {
+			return Found{Status: res.Status, Result: res, Source: src.Name()}, nil
+		}
+	}
+	names := make([]string, len(sources))
+	for i, src := range sources {
+		names[i] = src.Name()
+	}
+	return Found{Status: StatusNoPhoto, Source: strings.Join(names, ", ")}, nil
+}
+
+// Trace asks sources in order for owner's photo at size exactly as a pull
+// does, and returns what each source asked said, in order. Sources after
+// the one that ended the walk were not asked and are not listed.
+// photosync doctor uses it to show which source answers and why.
+func Trace(ctx context.Context, sources []Source, owner, size string) []Answer {
+	var out []Answer
+	_, _ = Walk(ctx, sources, owner, size, "", "", func(a Answer) { out = append(out, a) })
+	return out
+}
