@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"photosync/internal/testclock"
 )
 
 type throttled struct {
@@ -19,12 +21,7 @@ func (t throttled) Backoff() (time.Duration, string, bool) {
 	return t.wait, "asked", t.ok
 }
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 func TestCircuit(t *testing.T) {
-	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	connErr := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
 	for _, tc := range []struct {
 		name    string
@@ -46,12 +43,12 @@ func TestCircuit(t *testing.T) {
 		{"a good answer closes it", []error{connErr, nil}, 0, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{start}
-			c := Circuit{Now: clk.now, Max: tc.maxWait}
+			clk := testclock.New()
+			c := Circuit{Now: clk.Now, Max: tc.maxWait}
 			for _, err := range tc.errs {
 				c.Record("mail.contoso.com", err)
 			}
-			clk.t = start.Add(tc.after)
+			clk.Advance(tc.after)
 			err := c.Check("mail.contoso.com")
 			if got := errors.Is(err, ErrBackoff); got != tc.backed {
 				t.Fatalf("backed off = %v (%v), want %v", got, err, tc.backed)

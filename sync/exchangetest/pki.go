@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"photosync/sync/testpki"
+	"photosync/internal/testpki"
 )
 
 type pki struct {

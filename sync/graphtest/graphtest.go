@@ -48,7 +48,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"photosync/sync/testpki"
+	"photosync/internal/testpki"
 )
 
 // DefaultTenant is the tenant id of a Server whose Options name none.

@@ -22,7 +22,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"photosync/sync/testpki"
+	"photosync/internal/testpki"
 )
 
 // Fixed names of the throwaway directory.
