@@ -1,4 +1,4 @@
-// Package ldaptest starts a real OpenLDAP server (Debian's slapd) on a
+// Package directorytest starts a real OpenLDAP server (Debian's slapd) on a
 // loopback port for tests, with a throwaway configuration and database
 // under the test's temporary directory. Its schema is core, cosine and
 // inetOrgPerson (which carries jpegPhoto) plus an auxiliary class,
@@ -7,7 +7,7 @@
 //
 // When slapd is not installed the test is skipped, or fails when
 // PHOTOSYNC_REQUIRE_SLAPD is set (as .ci/test sets it after installing it).
-package ldaptest
+package directorytest
 
 import (
 	"bytes"
@@ -172,18 +172,18 @@ func (s *Server) add(dn string, attrs map[string][]string) {
 	s.t.Helper()
 	c, err := ldap.DialURL(s.URL)
 	if err != nil {
-		s.t.Fatalf("ldaptest: dial: %v", err)
+		s.t.Fatalf("directorytest: dial: %v", err)
 	}
 	defer c.Close()
 	if err := c.Bind(rootDN, rootPW); err != nil {
-		s.t.Fatalf("ldaptest: bind: %v", err)
+		s.t.Fatalf("directorytest: bind: %v", err)
 	}
 	req := ldap.NewAddRequest(dn, nil)
 	for name, vals := range attrs {
 		req.Attribute(name, vals)
 	}
 	if err := c.Add(req); err != nil {
-		s.t.Fatalf("ldaptest: add %s: %v", dn, err)
+		s.t.Fatalf("directorytest: add %s: %v", dn, err)
 	}
 }
 
@@ -202,7 +202,7 @@ func freePort(t testing.TB) int {
 // them, and returns the CA's PEM.
 func writeServerCert(t testing.TB, dir string) []byte {
 	t.Helper()
-	p, err := testpki.New("ldaptest CA")
+	p, err := testpki.New("directorytest CA")
 	if err != nil {
 		t.Fatal(err)
 	}
