@@ -14,7 +14,7 @@ import (
 
 	"photosync/oauth"
 	"photosync/sync/exchangetest"
-	"photosync/sync/graphtest"
+	"photosync/sync/graph/graphtest"
 	"photosync/sync/ldaptest"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	"photosync/oauth"
 	"photosync/sync/exchangetest"
-	"photosync/sync/graphtest"
+	"photosync/sync/graph/graphtest"
 )
 
 // TestServeGraphFallback serves a config with sources [exchange, graph]

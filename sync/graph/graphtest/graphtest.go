@@ -12,9 +12,11 @@
 // of at most ten minutes that includes now. It answers with an RS256 JWT
 // access token. The photo endpoints check that token's signature, issuer,
 // audience and expiry, then serve the photo at the asked size: only sizes
-// up to the uploaded one exist (PROTOCOLS §6); a missing one is a 404 with
-// Graph's ImageNotFound body. Photos carry an ETag and answer 304 to a
-// matching If-None-Match. A throttle mode answers 429 with Retry-After.
+// up to the uploaded one exist, as in Exchange Online, which stores the
+// sizes up to the uploaded photo's; a missing one is a 404 with Graph's
+// ImageNotFound body (https://learn.microsoft.com/graph/api/profilephoto-get).
+// Photos carry an ETag and answer 304 to a matching If-None-Match. A
+// throttle mode answers 429 with Retry-After.
 //
 // The package imports none of photosync's own client code, so a bug in the
 // client cannot be masked by sharing it with the server.
@@ -54,7 +56,8 @@ import (
 // DefaultTenant is the tenant id of a Server whose Options name none.
 const DefaultTenant = "8a4b2c1d-3e5f-4a6b-9c7d-1e2f3a4b5c6d"
 
-// sizes are Graph's photo sizes (PROTOCOLS §6).
+// sizes are the nine photo sizes Graph serves from Exchange Online, 48x48
+// to 648x648 (https://learn.microsoft.com/graph/api/profilephoto-get).
 var sizes = map[string]int{
 	"48x48": 48, "64x64": 64, "96x96": 96, "120x120": 120, "240x240": 240,
 	"360x360": 360, "432x432": 432, "504x504": 504, "648x648": 648,
