@@ -5,7 +5,8 @@
 // names the first endpoint, https://{domain}/autodiscover/autodiscover.svc.
 // With Fallback, when it does not answer (unreachable, an HTTP error), the
 // endpoints Outlook tries for the mailbox's email domain follow in order
-// (PROTOCOLS §2.4): https://{d}/…, https://autodiscover.{d}/…, the
+// (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-generate-a-list-of-autodiscover-endpoints):
+// https://{d}/…, https://autodiscover.{d}/…, the
 // unauthenticated HTTP redirect probe, DNS SRV _autodiscover._tcp.{d}. A
 // Lookup POSTs a SOAP GetUserSettings request for one mailbox, carrying an
 // S2S bearer token that acts as that mailbox toward the host called; where
@@ -63,6 +64,12 @@ var ErrTooManyRedirects = errors.New("autodiscover: too many redirects")
 // NoError without ExternalPhotosUrl; photos cannot be pulled then.
 var ErrNoPhotosURL = errors.New("autodiscover: ExternalPhotosUrl is missing")
 
+// ErrRefusedURL is matched, with errors.Is, by the error for a URL the
+// Client will not call: not absolute, plain http without AllowHTTP, another
+// scheme, userinfo, or a host outside AllowedHosts. Other packages that
+// re-check a URL from Exchange (the Exchange photo source) wrap it too.
+var ErrRefusedURL = errors.New("autodiscover: URL refused")
+
 // ErrNoEcpPhotoURL is returned (wrapped) by Settings.EcpPhotoURL when
 // Autodiscover gave no ExternalEcpPhotoUrl.
 var ErrNoEcpPhotoURL = errors.New("autodiscover: ExternalEcpPhotoUrl is missing")
@@ -103,7 +110,8 @@ type Options struct {
 	// elsewhere. Default: DefaultHosts(Domain).
 	AllowedHosts Hosts
 	// Fallback, when true, tries the other endpoints real clients try after
-	// the configured domain fails to answer (PROTOCOLS §2.4): https://{email
+	// the configured domain fails to answer, in the order Exchange documents
+	// (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-generate-a-list-of-autodiscover-endpoints): https://{email
 	// domain}/…, https://autodiscover.{email domain}/…, the unauthenticated
 	// HTTP redirect probe, and DNS SRV _autodiscover._tcp.{email domain}.
 	// Each must still be within AllowedHosts. Default: false, only Domain.
@@ -483,29 +491,6 @@ func (e *StatusError) Unwrap() error {
 		return ErrUnauthorized
 	}
 	return nil
-}
-
-// sanitize keeps what is printable (only ASCII when asciiOnly), replaces the
-// rest by '?' and cuts to limit characters, so that text from Exchange can go
-// into errors and logs.
-func sanitize(s string, limit int, asciiOnly bool) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if n == limit {
-			b.WriteString("...")
-			break
-		}
-		switch {
-		case r >= 0x20 && r < 0x7f:
-		case !asciiOnly && r > 0x7f && unicode.IsPrint(r):
-		default:
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }
 
 var _ TokenSource = TokenFunc(nil)

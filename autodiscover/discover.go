@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"photosync/internal/untrusted"
 	"strings"
 )
 
@@ -90,6 +91,9 @@ type refusedURL struct{ msg string }
 
 func (e *refusedURL) Error() string { return e.msg }
 
+// Unwrap makes errors.Is(err, ErrRefusedURL) true.
+func (e *refusedURL) Unwrap() error { return ErrRefusedURL }
+
 // nextEndpoint wraps an error after which the next endpoint is tried.
 type nextEndpoint struct{ err error }
 
@@ -168,11 +172,11 @@ func (c *Client) follow(ctx context.Context, w *walk, target *url.URL, user stri
 			}
 			target = next
 		case "InvalidUser":
-			return "", fmt.Errorf("%w %q (%s answered: %s)", ErrInvalidUser, user, target, sanitize(ur.message, 300, false))
+			return "", fmt.Errorf("%w %q (%s answered: %s)", ErrInvalidUser, user, target, untrusted.Text(ur.message, 300))
 		case "ServerBusy":
-			return "", fmt.Errorf("%w: %s answered ServerBusy for %q: %s", ErrServerBusy, target, user, sanitize(ur.message, 300, false))
+			return "", fmt.Errorf("%w: %s answered ServerBusy for %q: %s", ErrServerBusy, target, user, untrusted.Text(ur.message, 300))
 		default:
-			return "", &Error{Code: sanitize(ur.code, 100, true), Message: sanitize(ur.message, 300, false), URL: target.String()}
+			return "", &Error{Code: untrusted.Text(ur.code, 100), Message: untrusted.Text(ur.message, 300), URL: target.String()}
 		}
 	}
 }
@@ -203,7 +207,7 @@ func (c *Client) settings(s Settings, ur userResponse, from *url.URL) (Settings,
 	if s.ExternalPhotosURL == "" {
 		why := "absent from the answer"
 		if e, ok := ur.settingErrors[settingExternalPhotos]; ok {
-			why = "Exchange said " + sanitize(e, 300, false)
+			why = "Exchange said " + untrusted.Text(e, 300)
 		}
 		return s, fmt.Errorf("%w for %q (%s, from %s). SharePoint logs this as "+
 			"\"PhotosUrl or EcpPhotoUrl is null (from AutoDiscover)\". Exchange fills it from the external URL "+
@@ -218,7 +222,7 @@ func (c *Client) settings(s Settings, ur userResponse, from *url.URL) (Settings,
 // with AllowHTTP), no host, userinfo, a host outside AllowedHosts.
 func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 	bad := func(why string) error {
-		return &refusedURL{msg: fmt.Sprintf("autodiscover: %s %q: %s", setting, sanitize(raw, 300, false), why)}
+		return &refusedURL{msg: fmt.Sprintf("autodiscover: %s %q: %s", setting, untrusted.Text(raw, 300), why)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -288,7 +292,7 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 		}
 		abs, err := u.Parse(loc)
 		if err != nil {
-			return nil, userResponse{}, fmt.Errorf("autodiscover: %s answered %s with Location %q: %w", u, resp.Status, sanitize(loc, 300, false), err)
+			return nil, userResponse{}, fmt.Errorf("autodiscover: %s answered %s with Location %q: %w", u, resp.Status, untrusted.Text(loc, 300), err)
 		}
 		next, err := c.checkURL("Location", abs.String())
 		if err != nil {
@@ -298,13 +302,13 @@ func (c *Client) exchange(ctx context.Context, u *url.URL, user string) (*url.UR
 	default:
 		se := &StatusError{URL: u.String(), StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusUnauthorized {
-			se.Challenge = sanitize(strings.Join(resp.Header.Values("WWW-Authenticate"), ", "), 300, true)
-			se.Diagnostics = sanitize(resp.Header.Get("X-Ms-Diagnostics"), 300, true)
+			se.Challenge = untrusted.Text(strings.Join(resp.Header.Values("WWW-Authenticate"), ", "), 300)
+			se.Diagnostics = untrusted.Text(resp.Header.Get("X-Ms-Diagnostics"), 300)
 		} else if body, err := readBody(resp.Body); err == nil {
 			// A 500 may carry a SOAP fault that says more than the status.
 			var f *soapFault
 			if _, err := parseResponse(body); errors.As(err, &f) {
-				se.Fault = sanitize(f.message, 300, false)
+				se.Fault = untrusted.Text(f.message, 300)
 			}
 		}
 		return nil, userResponse{}, se

@@ -2,6 +2,7 @@ package autodiscover
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -142,7 +143,7 @@ func TestForeignHostsRefused(t *testing.T) {
 					}
 					return
 				}
-				if err == nil || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), "outside the allowed hosts") {
+				if !errors.Is(err, ErrRefusedURL) || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), "outside the allowed hosts") {
 					t.Fatalf("Lookup error = %v, want %s outside the allowed hosts", err, tt.msg)
 				}
 				for _, r := range f.requests() {

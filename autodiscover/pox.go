@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// POX (plain old XML) Autodiscover, PROTOCOLS §2.2: the fallback where an
+// POX (plain old XML) Autodiscover (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/pox-autodiscover-web-service-reference-for-exchange):
+// the fallback where an
 // Exchange does not offer the SOAP service. It has no photos URL; the EWS
 // URL gives one by the "/s" rule, and EcpUrl + EcpUrl-photo the ECP page.
 const (

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"photosync/internal/untrusted"
 	"strings"
 )
 
@@ -83,7 +84,7 @@ type userResponse struct {
 type soapFault struct{ code, message string }
 
 func (f *soapFault) Error() string {
-	return fmt.Sprintf("SOAP fault %s: %s", sanitize(f.code, 100, false), sanitize(f.message, 300, false))
+	return fmt.Sprintf("SOAP fault %s: %s", untrusted.Text(f.code, 100), untrusted.Text(f.message, 300))
 }
 
 // parseResponse reads a GetUserSettings answer.

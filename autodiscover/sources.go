@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"photosync/internal/untrusted"
 	"strconv"
 	"strings"
 )
@@ -29,7 +30,8 @@ func fixed(name string, u *url.URL) source {
 }
 
 // sources lists the endpoints for user in the order real clients try them
-// (PROTOCOLS §2.4): the configured domain, then, with Fallback,
+// (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-generate-a-list-of-autodiscover-endpoints):
+// the configured domain, then, with Fallback,
 // https://{email domain}/…, https://autodiscover.{email domain}/…, the
 // unauthenticated HTTP redirect probe and the DNS SRV record. The email
 // domain's steps are skipped when neither it nor autodiscover.{it} is an
@@ -86,7 +88,7 @@ func (c *Client) probe(ctx context.Context, domain string) (*url.URL, error) {
 	}
 	next, err := u.Parse(resp.Header.Get("Location"))
 	if err != nil || next.Scheme != "https" || next.Hostname() == "" {
-		return nil, fmt.Errorf("%s redirected to %q: want an https URL", u, sanitize(resp.Header.Get("Location"), 300, false))
+		return nil, fmt.Errorf("%s redirected to %q: want an https URL: %w", u, untrusted.Text(resp.Header.Get("Location"), 300), ErrRefusedURL)
 	}
 	// The probe names the host; the SOAP service is asked there.
 	next.Path, next.RawQuery, next.Fragment = servicePath, "", ""

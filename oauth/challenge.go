@@ -2,12 +2,13 @@ package oauth
 
 import (
 	"fmt"
+	"photosync/internal/untrusted"
 	"strings"
 )
 
 // A Challenge is what Exchange says when it rejects a token: the Bearer
 // parameters of its 401 WWW-Authenticate header and its x-ms-diagnostics
-// header. The diagnostics format is not documented (PROTOCOLS §3.8), so
+// header. The diagnostics format is not documented by Microsoft, so
 // Explain reads it for hints only; nothing else depends on it.
 type Challenge struct {
 	ClientID         string   // client_id: Exchange's application ID
@@ -32,7 +33,7 @@ func ParseChallenge(wwwAuthenticate []string, diagnostics string) Challenge {
 				continue
 			}
 			for k, val := range ch.params {
-				val = clean(val)
+				val = untrusted.Text(val, 300)
 				switch k {
 				case "client_id":
 					c.ClientID = val
@@ -53,9 +54,9 @@ func ParseChallenge(wwwAuthenticate []string, diagnostics string) Challenge {
 		}
 	}
 	code, rest, _ := strings.Cut(diagnostics, ";")
-	c.DiagCode = clean(code)
+	c.DiagCode = untrusted.Text(code, 300)
 	params := parseParams(rest, ';')
-	c.DiagReason, c.DiagCategory = clean(params["reason"]), clean(params["error_category"])
+	c.DiagReason, c.DiagCategory = untrusted.Text(params["reason"], 300), untrusted.Text(params["error_category"], 300)
 	return c
 }
 
@@ -84,7 +85,7 @@ func (c Challenge) Explain(issuer string) []string {
 	if c.Realm != "" {
 		_, ours, _ := strings.Cut(issuer, "@")
 		if !strings.EqualFold(c.Realm, ours) {
-			out = append(out, fmt.Sprintf("Exchange's realm is %s; our tokens carry our own realm %s, which is right for a partner application (PROTOCOLS §3.4)", c.Realm, ours))
+			out = append(out, fmt.Sprintf("Exchange's realm is %s; our tokens carry our own realm %s, which is right for a partner application", c.Realm, ours))
 		}
 	}
 	if len(c.TrustedIssuers) > 0 {
@@ -209,18 +210,4 @@ func value(s string) (string, string) {
 		return s, ""
 	}
 	return s[:i], s[i:]
-}
-
-// clean keeps printable ASCII (others become '?') and at most 300 bytes.
-func clean(s string) string {
-	s = strings.TrimSpace(s)
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < 300; i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
 }

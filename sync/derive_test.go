@@ -8,7 +8,7 @@ import (
 	"time"
 
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 func deriving(o *psync.Options) { o.Derive = true }

@@ -14,7 +14,7 @@ import (
 	"photosync/store"
 	"photosync/store/storetest"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // lastPhotoRequest returns the simulator's record of its latest GetUserPhoto.

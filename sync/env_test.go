@@ -16,7 +16,7 @@ import (
 	"photosync/oauth"
 	"photosync/store"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // clock is a settable clock for the engine's timers, so policy tests never

@@ -10,7 +10,7 @@ import (
 
 	"photosync/store"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // TestBrokenAnswersAreNeverStored: whatever the master sends wrong, the

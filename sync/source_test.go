@@ -12,7 +12,7 @@ import (
 
 	"photosync/store"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 	"photosync/sync/ldaptest"
 )
 

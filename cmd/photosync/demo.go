@@ -12,7 +12,7 @@ import (
 	"photosync/configs"
 	"photosync/oauth"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // demoUsers are the simulated Exchange's people: most have a mailbox photo,

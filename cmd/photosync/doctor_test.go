@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"photosync/oauth"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"photosync/oauth"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 	"photosync/sync/graph/graphtest"
 )
 

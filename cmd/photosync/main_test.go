@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"photosync/oauth"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines.

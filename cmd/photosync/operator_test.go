@@ -14,7 +14,7 @@ import (
 	"photosync/configs"
 	"photosync/oauth"
 	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // opsEnv is a config file on disk for an Exchange simulator that trusts

@@ -21,7 +21,7 @@ import (
 	"photosync/oauth"
 	"photosync/store"
 	"photosync/store/storetest"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // These tests run photosync as real processes (the binary built from this

@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange/exchangetest"
 )
 
 func main() {

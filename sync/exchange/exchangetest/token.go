@@ -37,7 +37,7 @@ var (
 )
 
 // diagCodes numbers the rejections in x-ms-diagnostics. Exchange's own codes
-// are not documented (PROTOCOLS §3.8); these are stable for photosync.
+// are not documented; these are stable for photosync.
 var diagCodes = []struct {
 	err      error
 	code     int
@@ -152,7 +152,7 @@ func (s *Server) fetchMetadata(ctx context.Context) (*partnerMetadata, error) {
 	return parsePartnerMetadata(body)
 }
 
-// parsePartnerMetadata reads a metadata document leniently (PROTOCOLS §3.5):
+// parsePartnerMetadata reads a metadata document leniently, as Exchange does:
 // member names and the usage and type values are matched ignoring case,
 // keyinfo and endpoints may be missing, and a missing realm is taken from
 // the issuer after '@'.
@@ -225,7 +225,7 @@ func decodeThumbprint(s string) ([]byte, error) {
 }
 
 // ValidateToken checks the request's S2S user-context token as Exchange
-// does (PROTOCOLS §3, MS-XOAUTH 3.2.5.6) and returns the acting user,
+// does ([MS-XOAUTH] 3.2.5.6, https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-xoauth/) and returns the acting user,
 // lower-cased. Every failure wraps one of the Err… variables.
 func (s *Server) ValidateToken(r *http.Request) (actor string, err error) {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")

@@ -15,7 +15,8 @@ import (
 	"strings"
 )
 
-// XML namespaces of SOAP Autodiscover (PROTOCOLS §2.1), matched by URI.
+// XML namespaces of SOAP Autodiscover, matched by URI
+// (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/soap-autodiscover-web-service-reference-for-exchange).
 const (
 	nsSOAP         = "http://schemas.xmlsoap.org/soap/envelope/"
 	nsAddressing   = "http://www.w3.org/2005/08/addressing"
@@ -165,7 +166,7 @@ func settingValues(host string, u userState) map[string]string {
 }
 
 // webClientUrls is the one non-string setting always returned, so clients
-// have to skip settings of other xsi:types (PROTOCOLS §2.1).
+// have to skip settings of other xsi:types (a WebClientUrlCollectionSetting).
 const webClientUrls = "ExternalWebClientUrls"
 
 func (s *Server) writeUserResponse(out *bytes.Buffer, host, mailbox string, requested []string) {
@@ -266,7 +267,9 @@ func writeFault(w http.ResponseWriter, code, reason string) {
 }
 
 // serveProbe answers the EWS Managed API's unauthenticated header probe
-// (PROTOCOLS §2.4); a POST to the same path is POX Autodiscover (servePOX).
+// (a GET of /autodiscover/autodiscover.xml over plain http that answers a
+// redirect, https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-generate-a-list-of-autodiscover-endpoints);
+// a POST to the same path is POX Autodiscover (servePOX).
 func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-SOAP-Enabled", "True")
@@ -280,7 +283,8 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	s.challenge(w, nil)
 }
 
-// serveMetadata publishes Exchange's auth metadata (PROTOCOLS §3.5).
+// serveMetadata publishes Exchange's auth metadata document at
+// /autodiscover/metadata/json/1.
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -345,7 +349,7 @@ func (s *Server) serveECP(w http.ResponseWriter, r *http.Request) {
 		`<body><h1>Change your photo</h1><p>This is the Exchange simulator's photo page.</p></body></html>`)
 }
 
-// POX namespaces (PROTOCOLS §2.2).
+// POX namespaces (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/pox-autodiscover-web-service-reference-for-exchange).
 const (
 	nsPOXRequest  = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 	nsPOXResponse = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"

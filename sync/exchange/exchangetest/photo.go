@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// sizes are the nine GetUserPhoto size codes of Exchange 2013 (PROTOCOLS §1.1).
+// sizes are the nine GetUserPhoto size codes of Exchange 2013, HR48x48 to
+// HR648x648 (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-get-user-photos-by-using-ews-in-exchange).
 var sizes = map[string]int{
 	"hr48x48": 48, "hr64x64": 64, "hr96x96": 96, "hr120x120": 120, "hr240x240": 240,
 	"hr360x360": 360, "hr432x432": 432, "hr504x504": 504, "hr648x648": 648,
@@ -32,7 +33,9 @@ type photoKey struct {
 }
 
 // photoFor picks what GetUserPhoto serves for u at px pixels: nil when
-// nothing is (PROTOCOLS §1.1, §5, §8 rules 7–8).
+// nothing is: the mailbox photo when there is one (scaled down, never up),
+// else AD's thumbnailPhoto (always for HR48x48), never AD for a photo
+// deleted on purpose.
 func photoFor(u userState, px int) *photoKey {
 	switch {
 	case u.Deleted:
@@ -137,7 +140,7 @@ func drawPhoto(k photoKey) []byte {
 }
 
 // etagMatches reports whether an If-None-Match value names etag, comparing
-// without quotes and W/ (PROTOCOLS §1.1).
+// without quotes and W/ (RFC 9110, section 13.1.2: weak comparison).
 func etagMatches(ifNoneMatch, etag string) bool {
 	want := strings.Trim(etag, `"`)
 	for _, v := range strings.Split(ifNoneMatch, ",") {
@@ -211,7 +214,8 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, entry *Requ
 	return true
 }
 
-// serverBusyFault is EWS's throttling fault (PROTOCOLS §7).
+// serverBusyFault is EWS's throttling fault, ErrorServerBusy with
+// BackOffMilliseconds (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange).
 const serverBusyFault = `<?xml version="1.0" encoding="utf-8"?>` +
 	`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>` +
 	`<faultcode xmlns:a="http://schemas.microsoft.com/exchange/services/2006/types">a:ErrorServerBusy</faultcode>` +

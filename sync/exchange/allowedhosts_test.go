@@ -1,20 +1,32 @@
-package sync_test
+package exchange_test
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"photosync/autodiscover"
 	"photosync/oauth"
-	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange"
+	"photosync/sync/exchange/exchangetest"
+	"photosync/sync/photo"
 )
 
-// TestAllowedHostsAgainstSimulator runs the real autodiscover and master
-// clients against the simulator answering as several host names, and reads
+const adele = "adele.vance@contoso.com"
+
+var simUsers = []exchangetest.User{
+	{Email: adele, Name: "Adele Vance", Photo: true},
+	{Email: "alex.wilber@contoso.com", Name: "Alex Wilber", Photo: true},
+	{Email: "lee.gu@contoso.com", Name: "Lee Gu"}, // in Exchange, without a photo
+}
+
+// TestAllowedHostsAgainstSimulator runs the real autodiscover client and
+// Exchange source against the simulator answering as several host names, and reads
 // the simulator's request log: a redirect to a host outside the allowed
 // hosts is refused before any request reaches it, and the same redirect is
 // followed once the host is allowed (so the log check can fail).
@@ -24,7 +36,7 @@ func TestAllowedHostsAgainstSimulator(t *testing.T) {
 		name      string
 		redirect  bool               // Autodiscover answers RedirectUrl to evil.example
 		allowed   autodiscover.Hosts // nil: the default
-		master    autodiscover.Hosts // the master's re-check
+		master    autodiscover.Hosts // the source's re-check
 		wantErr   string             // "" means the photo is fetched
 		wantEvil  bool               // a request reached evil.example
 		wantPhoto int                // photo requests in the log
@@ -58,20 +70,23 @@ func TestAllowedHostsAgainstSimulator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := &psync.Master{Client: sim.Client(), Tokens: issuer, AllowedHosts: tt.master}
-			if m.AllowedHosts == nil {
-				m.AllowedHosts = loc.AllowedHosts()
+			hosts := tt.master
+			if hosts == nil {
+				hosts = loc.AllowedHosts()
+			}
+			src, err := exchange.New(exchange.Options{Locator: loc, Tokens: issuer, Client: sim.Client(), AllowedHosts: hosts})
+			if err != nil {
+				t.Fatal(err)
 			}
 
-			s, err := loc.Lookup(ctx(t), adele)
-			if err == nil {
-				_, err = m.Fetch(ctx(t), s.ExternalPhotosURL, adele, "HR96x96", "")
-			}
+			res, err := src.Photo(ctx(t), adele, "HR96x96", "")
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("pull: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			case tt.wantErr != "" && (!errors.Is(err, autodiscover.ErrRefusedURL) || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("pull error = %v, want %q", err, tt.wantErr)
+			case tt.wantErr == "" && res.Status != photo.StatusPhoto:
+				t.Fatalf("pull = %v, want a photo", res.Status)
 			}
 			gotEvil, photos := false, 0
 			for _, r := range sim.Requests() {
@@ -105,4 +120,19 @@ func newIssuer(t *testing.T) *oauth.Issuer {
 		t.Fatal(err)
 	}
 	return issuer
+}
+
+func writeFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ctx returns a context for one test step.
+func ctx(t testing.TB) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
 }

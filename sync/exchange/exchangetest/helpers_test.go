@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"photosync/internal/testclock"
 )
 
 const (
@@ -26,25 +28,8 @@ const (
 	spID      = "00000003-0000-0ff1-ce00-000000000000"
 )
 
-var t0 = time.Unix(1_700_000_000, 0)
-
-// clock is a settable Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// t0 is where every fixture's clock starts.
+var t0 = testclock.Start
 
 // signer is a partner signing key and its certificate.
 type signer struct {
@@ -134,8 +119,8 @@ type mintSpec struct {
 	outerSig    string
 }
 
-// mint builds a user-context token for user at host the way PROTOCOLS
-// §3.2–3.3 describe, independently of photosync's oauth package.
+// mint builds a user-context token for user at host as [MS-XOAUTH]
+// describes (https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-xoauth/), independently of photosync's oauth package.
 func (p *partner) mint(t *testing.T, host, user string, edit func(*mintSpec)) string {
 	t.Helper()
 	aud := ExchangeClientID + "/" + host + "@" + testRealm
@@ -198,7 +183,7 @@ var testUsers = []User{
 type fixture struct {
 	s     *Server
 	p     *partner
-	clock *clock
+	clock *testclock.Clock
 }
 
 func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureWith(t, nil) }
@@ -207,7 +192,7 @@ func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureWith(t, ni
 func newFixtureWith(t *testing.T, edit func(*Options)) *fixture {
 	t.Helper()
 	p := newPartner(t)
-	c := &clock{now: t0}
+	c := testclock.New()
 	opts := Options{PartnerMetadataURL: p.srv.URL, Users: append([]User(nil), testUsers...), Now: c.Now}
 	if edit != nil {
 		edit(&opts)

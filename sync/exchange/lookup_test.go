@@ -1,4 +1,4 @@
-package sync_test
+package exchange_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"photosync/autodiscover"
-	psync "photosync/sync"
-	"photosync/sync/exchangetest"
+	"photosync/sync/exchange"
+	"photosync/sync/exchange/exchangetest"
 )
 
 // srvStub is a Resolver that answers one SRV record set, without DNS.
@@ -27,7 +27,9 @@ func (s srvStub) LookupSRV(_ context.Context, service, proto, name string) (stri
 }
 
 // TestLookupOrder builds one deployment per step of the lookup order
-// (PROTOCOLS §2.4). The configured domain, down.contoso.com, never answers;
+// (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/how-to-generate-a-list-of-autodiscover-endpoints):
+// the email domain, autodiscover.{domain}, the plain-http redirect probe,
+// then the DNS SRV record. The configured domain, down.contoso.com, never answers;
 // each case makes exactly one later source reachable and checks, on the
 // simulator's request log, which host answered and that the photo comes.
 func TestLookupOrder(t *testing.T) {
@@ -107,12 +109,13 @@ func TestLookupOrder(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Lookup: %v", err)
 			}
-			m := &psync.Master{Client: hc, Tokens: issuer, AllowedHosts: loc.AllowedHosts()}
-			f, err := m.Fetch(ctx(t), s.ExternalPhotosURL, adele, "HR96x96", "")
+			src, err := exchange.New(exchange.Options{Locator: loc, Tokens: issuer, Client: hc, AllowedHosts: loc.AllowedHosts()})
 			if err != nil {
-				t.Fatalf("Fetch from %s: %v", s.ExternalPhotosURL, err)
+				t.Fatal(err)
 			}
-			_ = f
+			if _, err := src.Check(ctx(t), adele, "HR96x96"); err != nil {
+				t.Fatalf("Check from %s: %v", s.ExternalPhotosURL, err)
+			}
 			if ecp, err := s.EcpPhotoURL(); err != nil || !strings.Contains(ecp, "chgPhoto=1") {
 				t.Errorf("EcpPhotoURL = %q, %v", ecp, err)
 			}

@@ -37,7 +37,7 @@ import (
 	"time"
 )
 
-// Well-known principals of the S2S protocol (PROTOCOLS §3.1).
+// Well-known principals of the S2S protocol ([MS-XOAUTH], https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-xoauth/).
 const (
 	// ExchangeClientID is Exchange's application id; it is the client id in
 	// every audience the simulator accepts.
@@ -73,10 +73,10 @@ type User struct {
 	// Photo says the mailbox holds a photo (drawn by the simulator).
 	Photo bool
 	// ADThumbnail says AD holds a thumbnailPhoto (grey, 96x96). It is served
-	// when there is no mailbox photo, and always for HR48x48 (PROTOCOLS §1.1).
+	// when there is no mailbox photo, and always for HR48x48, as Exchange does.
 	ADThumbnail bool
 	// Deleted says the photo was deleted on purpose: GetUserPhoto answers 404
-	// and AD is never consulted (PROTOCOLS §5). DeletePhoto sets it.
+	// and AD is never consulted. DeletePhoto sets it.
 	Deleted bool
 	// MaxSize is the largest stored mailbox photo in pixels; larger requests
 	// get this size. Zero means 648.
@@ -87,7 +87,8 @@ type User struct {
 type AutodiscoverBehavior struct {
 	// ErrorCode, when set, is the per-user ErrorCode returned instead of the
 	// settings: "InvalidUser", "RedirectAddress", "RedirectUrl", "ServerBusy"
-	// or any other code of PROTOCOLS §2.1.
+	// or any other ErrorCode of GetUserSettings
+	// (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/errorcode-soap).
 	ErrorCode string
 	// ErrorMessage overrides the per-user ErrorMessage. Empty means a
 	// message in Exchange's wording.
@@ -127,7 +128,7 @@ type Options struct {
 	// (a test mode; Exchange's own challenge has no realm).
 	ChallengeRealm string
 	// POXOnly makes the SOAP service answer 404, as an Exchange that offers
-	// only POX autodiscover.xml does (PROTOCOLS §2.2).
+	// only POX autodiscover.xml does.
 	POXOnly bool
 	// LightPhotos draws each size once and makes every mailbox's photo its
 	// own by a JPEG comment naming the address and version, so nothing is
@@ -445,7 +446,8 @@ func (s *Server) behavior(email string) AutodiscoverBehavior {
 
 // FailPhotos makes the next n GetUserPhoto requests answer status (n < 0:
 // until ClearFaults). 503 and 429 carry Retry-After: 1; 500 carries an EWS
-// ErrorServerBusy fault with BackOffMilliseconds 1000 (PROTOCOLS §7).
+// ErrorServerBusy fault with BackOffMilliseconds 1000, as EWS throttling
+// does (https://learn.microsoft.com/en-us/exchange/client-developer/exchange-web-services/ews-throttling-in-exchange).
 func (s *Server) FailPhotos(status, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -453,11 +455,12 @@ func (s *Server) FailPhotos(status, n int) {
 }
 
 // SetDeletedBlank chooses how GetUserPhoto answers for a photo deleted on
-// purpose. Off (the default, rule 8 of PROTOCOLS §8): 404, as for no photo.
-// On: 200 image/jpeg with an empty body, the "blank photo" Exchange returns
-// by default for a deleted photo [S24], read from the 0-byte JPEG its photo
-// cache keeps for it [S23]. PROTOCOLS leaves the REST status UNCONFIRMED,
-// so the simulator offers both; AD is never consulted either way.
+// purpose. Off (the default): 404, as for no photo. On: 200 image/jpeg with
+// an empty body, the "blank photo" Exchange returns for a deleted photo
+// (Remove-UserPhoto, https://learn.microsoft.com/en-us/powershell/module/exchange/remove-userphoto),
+// read from the 0-byte JPEG its photo cache keeps for it. Which of the two
+// REST answers is not documented, so the simulator offers both; AD is never
+// consulted either way.
 func (s *Server) SetDeletedBlank(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
