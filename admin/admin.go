@@ -26,6 +26,7 @@ import (
 	"time"
 
 	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 // Options configures the admin Handler.
@@ -101,7 +102,7 @@ func (h *handler) auth(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (h *handler) owner(w http.ResponseWriter, r *http.Request) (string, bool) {
-	owner, err := psync.NormalizeEmail(r.PathValue("email"))
+	owner, err := photo.NormalizeEmail(r.PathValue("email"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return "", false
@@ -145,9 +146,9 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	size := psync.DefaultSize
+	size := photo.DefaultSize
 	if s := r.URL.Query().Get("size"); s != "" {
-		if size, ok = psync.CanonicalSize(s); !ok {
+		if size, ok = photo.CanonicalSize(s); !ok {
 			fail(w, http.StatusBadRequest, "unknown size")
 			return
 		}
@@ -216,7 +217,7 @@ func (h *handler) warm(w http.ResponseWriter, r *http.Request) {
 	opts := psync.WarmOptions{Concurrency: 4, Force: r.URL.Query().Get("force") == "1"}
 	if s := r.URL.Query().Get("sizes"); s != "" {
 		for _, f := range strings.Split(s, ",") {
-			size, ok := psync.CanonicalSize(strings.TrimSpace(f))
+			size, ok := photo.CanonicalSize(strings.TrimSpace(f))
 			if !ok {
 				fail(w, http.StatusBadRequest, "unknown size")
 				return
@@ -326,7 +327,7 @@ func parseList(b []byte) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for i, s := range raw {
-		e, err := psync.NormalizeEmail(s)
+		e, err := photo.NormalizeEmail(s)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}

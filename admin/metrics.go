@@ -3,7 +3,6 @@ package admin
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,33 +82,20 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Wrap counts each request h answers by route and status. Routes are a
-// fixed set, never the path, so that no owner's address becomes a label.
-func (m *Metrics) Wrap(h http.Handler) http.Handler {
+// Wrap counts each request h answers by route and status. route names the
+// route a request takes (the web face's Handler.Route): a fixed set of
+// names, never the path, so that no owner's address becomes a label.
+func (m *Metrics) Wrap(h http.Handler, route func(*http.Request) string) http.Handler {
+	if route == nil {
+		panic("admin: Wrap needs a route func")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Named before serving: the handler may change the request.
+		name := route(r)
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(route(r.URL.Path), strconv.Itoa(sw.code)).Inc()
+		m.requests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
 	})
-}
-
-func route(p string) string {
-	switch {
-	case p == "/photos/edit":
-		return "edit"
-	case strings.HasPrefix(p, "/photos/"):
-		return "photo"
-	case strings.EqualFold(p, "/_layouts/15/userphoto.aspx"):
-		return "userphoto"
-	case p == "/_layouts/15/metadata/json/1":
-		return "metadata"
-	case p == "/healthz", p == "/readyz":
-		return strings.TrimPrefix(p, "/")
-	case p == "/":
-		return "directory"
-	default:
-		return "other"
-	}
 }
 
 type statusWriter struct {

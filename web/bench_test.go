@@ -1,4 +1,4 @@
-package sync_test
+package web_test
 
 import (
 	"net/http"
@@ -42,18 +42,4 @@ func BenchmarkNotModified(b *testing.B) {
 	e := newEnv(b, envOptions{})
 	resp, _ := e.ownPhoto(b, adele, "HR96x96")
 	benchRequest(b, e, "/photos/"+adele+"?size=HR96x96", "If-None-Match", resp.Header.Get("ETag"))
-}
-
-// BenchmarkMiss is a pull: Autodiscover (cached), token (cached) and a
-// GetUserPhoto round trip to the simulator, then the store write.
-func BenchmarkMiss(b *testing.B) {
-	e := newEnv(b, envOptions{})
-	ctx := b.Context()
-	b.ReportAllocs()
-	for b.Loop() {
-		e.clock.Advance(7 * 3600e9) // every photo expired: each request pulls (a 304)
-		if _, err := e.engine.Refresh(ctx, adele, "HR96x96", false); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package sync
+package web
 
 import (
 	"errors"
@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 // This file answers the photo URLs that existing clients already call, so
@@ -14,62 +17,46 @@ import (
 // Each dialect parses its own URL and error format, and hands the photo to
 // the same Engine.Photo and writePhoto as the native route: the caching
 // headers (ETag, Cache-Control, 304 on If-None-Match) are the same everywhere.
-
-// registerDialects adds the EWS and Graph photo routes to ec.
-func (h *handler) registerDialects(ec *echo.Echo) {
-	get := []string{http.MethodGet, http.MethodHead}
-	ec.Match(get, "/EWS/Exchange.asmx/s/GetUserPhoto", h.ews)
-	ec.Match(get, "/users/:id/photo/$value", h.graphLargest)
-	ec.Match(get, "/users/:id/photos/:size/$value", h.graphSized)
-}
+// Their routes are in the one table, routes.go.
 
 // ews serves Exchange's REST photo URL,
 // GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…: both parameters
 // are required, as Exchange requires them; 404 when there is no photo.
-func (h *handler) ews(c echo.Context) error {
+func (h *Handler) ews(c echo.Context) error {
 	email := c.QueryParam("email")
 	if email == "" {
 		return echo.NewHTTPError(http.StatusBadRequest, "email is required")
 	}
-	owner, err := NormalizeEmail(email)
+	owner, err := photo.NormalizeEmail(email)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "email: "+err.Error())
 	}
-	size, ok := CanonicalSize(c.QueryParam("size"))
+	size, ok := photo.CanonicalSize(c.QueryParam("size"))
 	if !ok {
-		return echo.NewHTTPError(http.StatusBadRequest, "unknown size (want one of "+strings.Join(Sizes, ", ")+")")
+		return errUnknownSize
 	}
 	ctx := c.Request().Context()
 	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
-	if errors.Is(err, ErrNoPhoto) {
+	if errors.Is(err, psync.ErrNoPhoto) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
-		return echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
+		return errNoPhoto
 	}
 	if err != nil {
 		return err
 	}
-	return writePhoto(c, p)
+	return writePhoto(c, answer{Photo: p})
 }
-
-// graphSizes are Microsoft Graph's photo size names, mapped to Exchange's.
-var graphSizes = func() map[string]string {
-	m := make(map[string]string, len(Sizes))
-	for _, s := range Sizes {
-		m[strings.ToLower(strings.TrimPrefix(s, "HR"))] = s
-	}
-	return m
-}()
 
 // graphLargest serves GET /users/{id}/photo/$value: Graph's default photo is
 // the largest one.
-func (h *handler) graphLargest(c echo.Context) error {
-	return h.graph(c, Sizes[len(Sizes)-1])
+func (h *Handler) graphLargest(c echo.Context) error {
+	return h.graph(c, photo.MasterSize)
 }
 
 // graphSized serves GET /users/{id}/photos/{size}/$value, size as Graph names
 // it (48x48 … 648x648).
-func (h *handler) graphSized(c echo.Context) error {
-	size, ok := graphSizes[strings.ToLower(c.Param("size"))]
+func (h *Handler) graphSized(c echo.Context) error {
+	size, ok := photo.FromGraphSize(c.Param("size"))
 	if !ok {
 		return graphError(c, http.StatusBadRequest, "ErrorInvalidSize",
 			"The requested photo size is not supported. Supported sizes: 48x48, 64x64, 96x96, 120x120, 240x240, 360x360, 432x432, 504x504, 648x648.")
@@ -77,18 +64,18 @@ func (h *handler) graphSized(c echo.Context) error {
 	return h.graph(c, size)
 }
 
-func (h *handler) graph(c echo.Context, size string) error {
+func (h *Handler) graph(c echo.Context, size string) error {
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return graphError(c, http.StatusBadRequest, "BadRequest", "Invalid user id: want the user principal name (an email address).")
 	}
-	owner, err := NormalizeEmail(id)
+	owner, err := photo.NormalizeEmail(id)
 	if err != nil {
 		return graphError(c, http.StatusBadRequest, "BadRequest", "Invalid user id: want the user principal name (an email address).")
 	}
 	ctx := c.Request().Context()
 	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
-	if errors.Is(err, ErrNoPhoto) {
+	if errors.Is(err, psync.ErrNoPhoto) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		// Graph's answer for a user without a photo, word for word.
 		return graphError(c, http.StatusNotFound, "ImageNotFound",
@@ -97,7 +84,7 @@ func (h *handler) graph(c echo.Context, size string) error {
 	if err != nil {
 		return err
 	}
-	return writePhoto(c, p)
+	return writePhoto(c, answer{Photo: p})
 }
 
 // graphError writes Graph's JSON error body. Its texts are fixed: nothing

@@ -1,4 +1,4 @@
-package sync_test
+package web_test
 
 import (
 	"bytes"

@@ -1,4 +1,16 @@
-package sync
+// Package web is photosync's public HTTP face, and the only package that
+// speaks HTTP to browsers: it works out who is asking (the identity header,
+// believed only from trusted proxies), parses each URL dialect photosync
+// answers — its own /photos/, SharePoint's userphoto.aspx, Exchange's EWS
+// REST photo URL and Microsoft Graph's — into an owner and a size, asks the
+// engine (photosync/sync) for the photo, and writes it with the same
+// validators and caching headers whichever URL asked. It also serves the
+// placeholder image, the people page, health and readiness, and, in sidecar
+// mode, passes every other request to the application behind it.
+//
+// Every URL is declared once, in the route table of routes.go; Handler.Route
+// names the route a request takes, for the request metrics.
+package web
 
 import (
 	"context"
@@ -17,38 +29,51 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"photosync/autodiscover"
+	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
-// Person is one entry of the optional people directory page.
+// Person is one entry of the optional people page.
 type Person struct {
 	Email string
 	Name  string
 }
 
-// HandlerOptions configures the HTTP face of an Engine.
-type HandlerOptions struct {
+// An EditURLer finds the page where a signed-in viewer changes their photo
+// (for Exchange: the viewer's ExternalEcpPhotoUrl, Outlook on the web's
+// photo upload page). It is called once per /photos/edit request, on the
+// request's ctx, so it should answer from a cache when it can. An error
+// that wraps autodiscover.ErrNoEcpPhotoURL says the viewer's settings were
+// found but name no upload page; any other error, that they could not be
+// found.
+type EditURLer interface {
+	EditURL(ctx context.Context, viewer string) (string, error)
+}
+
+// Options configures the HTTP face of an Engine.
+type Options struct {
 	// IdentityHeader carries the signed-in viewer's address, set by the
 	// reverse proxy in front. Default: X-Forwarded-Email.
 	IdentityHeader string
 	// TrustedProxies are the peers whose IdentityHeader is believed; from
-	// anyone else it is ignored and the viewer is anonymous.
+	// anyone else it is removed and the viewer is anonymous.
 	TrustedProxies []netip.Prefix
-	// Locator finds the viewer's ExternalEcpPhotoUrl for /photos/edit.
-	// Without it /photos/edit answers 503.
-	Locator Locator
+	// Edit finds the viewer's photo upload page for /photos/edit. Nil:
+	// /photos/edit answers 503.
+	Edit EditURLer
 	// Metadata serves our auth metadata document at
-	// /_layouts/15/metadata/json/1. Optional.
+	// /_layouts/15/metadata/json/1. Nil: that path is not ours.
 	Metadata http.Handler
-	// People, when set, are listed on a directory page at /.
+	// People, when set, are listed on a people page at /.
 	People []Person
-	// Ready reports whether the store answers, for /readyz. Default: ready.
+	// Ready reports whether the store answers, for /readyz. Nil: ready.
 	Ready func(ctx context.Context) error
 	// Upstream, when set, is the application photosync stands in front of
 	// (sidecar mode): every request that is not for one of photosync's
 	// routes is passed to it unchanged, streaming and websockets included.
 	// Only its scheme and host are used.
 	Upstream *url.URL
-	// Logger receives one line per request. Default: discard.
+	// Logger receives one line per request, at debug level. Nil: discard.
 	Logger *slog.Logger
 }
 
@@ -60,17 +85,23 @@ func ViewerFrom(ctx context.Context) string {
 	return v
 }
 
-// NewHandler returns the HTTP handler serving e's photos:
-//
-//	GET /photos/{email}?size=HR96x96      404 when there is no photo
-//	GET /photos/edit                      302 to the viewer's ExternalEcpPhotoUrl
-//	GET /_layouts/15/userphoto.aspx?accountname={email}&size=S|M|L
-//	                                      a placeholder when there is no photo
-//	GET /_layouts/15/metadata/json/1      our auth metadata document
-//	GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…   as Exchange
-//	GET /users/{id}/photo/$value, /users/{id}/photos/{size}/$value  as Graph
-//	GET /healthz
-func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
+// Handler is the HTTP handler serving an engine's photos. Safe for
+// concurrent use.
+type Handler struct {
+	engine       *psync.Engine
+	opts         Options
+	log          *slog.Logger
+	placeholders map[string][]byte
+	echo         *echo.Echo
+	// names maps each route's Echo path to its name.
+	names map[string]string
+}
+
+// New returns the handler serving e's photos at the URLs of routes.go.
+func New(e *psync.Engine, opts Options) *Handler {
+	if e == nil {
+		panic("web: New needs an engine")
+	}
 	if opts.IdentityHeader == "" {
 		opts.IdentityHeader = "X-Forwarded-Email"
 	}
@@ -78,42 +109,29 @@ func NewHandler(e *Engine, opts HandlerOptions) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{engine: e, opts: opts, log: log, placeholders: newPlaceholders()}
+	h := &Handler{engine: e, opts: opts, log: log, placeholders: newPlaceholders(), names: map[string]string{}}
 
 	ec := echo.New()
 	ec.HideBanner, ec.HidePort = true, true
 	ec.HTTPErrorHandler = h.handleError
 	ec.Use(h.recoverPanics, h.logRequests, h.identify)
-
-	get := []string{http.MethodGet, http.MethodHead}
-	ec.Match(get, "/photos/edit", h.edit)
-	ec.Match(get, "/photos/:email", h.native)
-	ec.Match(get, "/_layouts/15/userphoto.aspx", h.sharePoint)
-	h.registerDialects(ec)
-	ec.Match(get, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	ec.Match(get, "/readyz", h.ready)
-	if opts.Metadata != nil {
-		ec.Match(get, "/_layouts/15/metadata/json/1", echo.WrapHandler(opts.Metadata))
-	}
-	if len(opts.People) > 0 {
-		ec.GET("/", h.directory)
+	for _, r := range h.routes() {
+		ec.Match(r.methods, r.path, r.handle)
+		h.names[r.path] = r.name
 	}
 	if opts.Upstream != nil {
 		ec.Use(h.sidecar(ec, opts.Upstream))
 	}
-	return ec
+	h.echo = ec
+	return h
 }
 
-type handler struct {
-	engine       *Engine
-	opts         HandlerOptions
-	log          *slog.Logger
-	placeholders map[string][]byte
-}
+// ServeHTTP answers r.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.echo.ServeHTTP(w, r) }
 
 // identify believes the identity header only from a trusted proxy, and
 // removes it otherwise so nothing downstream can read it by mistake.
-func (h *handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
+func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		raw := r.Header.Get(h.opts.IdentityHeader)
@@ -124,7 +142,7 @@ func (h *handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 			r.Header.Del(h.opts.IdentityHeader)
 			return next(c)
 		}
-		viewer, err := NormalizeEmail(strings.TrimSpace(raw))
+		viewer, err := photo.NormalizeEmail(strings.TrimSpace(raw))
 		if err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, "identity header: "+err.Error())
 		}
@@ -133,7 +151,7 @@ func (h *handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (h *handler) trusted(remoteAddr string) bool {
+func (h *Handler) trusted(remoteAddr string) bool {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return false
@@ -148,47 +166,41 @@ func (h *handler) trusted(remoteAddr string) bool {
 }
 
 // native serves GET /photos/{email}?size=….
-func (h *handler) native(c echo.Context) error {
-	// Echo routes on the escaped path when the request has one (and then
-	// hands the parameter over still escaped), and lets a parameter run
-	// across slashes: unescape it, and refuse anything that looks like a path.
-	param, err := c.Param("email"), error(nil)
-	if c.Request().URL.RawPath != "" {
-		param, err = url.PathUnescape(param)
-	}
-	if err != nil || strings.ContainsAny(param, `/\`) {
+func (h *Handler) native(c echo.Context) error {
+	param, err := pathParam(c, "email")
+	if err != nil {
 		return errNotPhotoPath
 	}
-	owner, err := NormalizeEmail(param)
+	owner, err := photo.NormalizeEmail(param)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
-	size := DefaultSize
+	size := photo.DefaultSize
 	if s := queryValue(c, "size"); s != "" {
 		var ok bool
-		if size, ok = CanonicalSize(s); !ok {
-			return echo.NewHTTPError(http.StatusBadRequest, "unknown size (want one of "+strings.Join(Sizes, ", ")+")")
+		if size, ok = photo.CanonicalSize(s); !ok {
+			return errUnknownSize
 		}
 	}
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
-	if errors.Is(err, ErrNoPhoto) {
+	if errors.Is(err, psync.ErrNoPhoto) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
-		c.Response().Header().Set("Cache-Status", cacheStatus(p))
-		return echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
+		c.Response().Header().Set("Cache-Status", cacheStatus(answer{Photo: p}))
+		return errNoPhoto
 	}
 	if err != nil {
 		return err
 	}
-	return writePhoto(c, p)
+	return writePhoto(c, answer{Photo: p})
 }
 
 // sharePoint serves SharePoint's /_layouts/15/userphoto.aspx.
-func (h *handler) sharePoint(c echo.Context) error {
+func (h *Handler) sharePoint(c echo.Context) error {
 	account := queryValue(c, "accountname")
 	if account == "" {
 		account = queryValue(c, "username")
 	}
-	owner, err := AccountEmail(account)
+	owner, err := photo.AccountEmail(account)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "accountname: "+err.Error())
 	}
@@ -197,18 +209,56 @@ func (h *handler) sharePoint(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "unknown size (want S, M or L)")
 	}
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
-	if errors.Is(err, ErrNoPhoto) {
-		p.Body, p.ContentType, p.ETag, p.Placeholder = h.placeholders[size], "image/png", placeholderETag, true
+	a := answer{Photo: p}
+	if errors.Is(err, psync.ErrNoPhoto) {
+		a.Body, a.ContentType, a.ETag, a.placeholder = h.placeholders[size], "image/png", placeholderETag, true
 		// Short: the real photo may arrive with the owner's next visit.
-		p.MaxAge = time.Minute
+		a.MaxAge = time.Minute
 	} else if err != nil {
 		return err
 	}
-	return writePhoto(c, p)
+	return writePhoto(c, a)
+}
+
+var sharePointSizes = map[string]string{"S": "HR48x48", "M": "HR96x96", "L": "HR240x240"}
+
+// SharePointSize maps userphoto.aspx's size parameter to one of photo.Sizes:
+// SharePoint's S, M and L (any case; "" is M) and, as photosync's extension
+// so pages can build a srcset, any of the HR sizes.
+func SharePointSize(s string) (string, bool) {
+	if s == "" {
+		s = "M"
+	}
+	if size, ok := sharePointSizes[strings.ToUpper(s)]; ok {
+		return size, true
+	}
+	return photo.CanonicalSize(s)
+}
+
+// answer is a photo as web serves it: the engine's, or the placeholder in
+// its place.
+type answer struct {
+	psync.Photo
+	placeholder bool
+}
+
+// fwdStatus is the HTTP status of what the source said to this request's
+// pull, for Cache-Status' fwd-status; 0 when the pull reached no source.
+func fwdStatus(p psync.Photo) int {
+	switch {
+	case !p.Answered:
+		return 0
+	case p.Answer == photo.StatusPhoto:
+		return http.StatusOK
+	case p.Answer == photo.StatusNotModified:
+		return http.StatusNotModified
+	default: // no photo, deleted on purpose
+		return http.StatusNotFound
+	}
 }
 
 // writePhoto writes p with its validators, or 304 when the client has it.
-func writePhoto(c echo.Context, p Photo) error {
+func writePhoto(c echo.Context, p answer) error {
 	// Header keys are in canonical form and assigned directly, and the
 	// values that never change share one slice: on the hit path every
 	// allocation counts.
@@ -274,42 +324,43 @@ func queryValue(c echo.Context, key string) string {
 //	photosync; fwd=miss; fwd-status=200; stored     pulled by this request
 //	photosync; fwd=stale; fwd-status=304; collapsed another request's revalidation
 //	photosync; fwd=miss; detail=cold-deadline       nothing yet (placeholder or 404)
-func cacheStatus(p Photo) string {
+func cacheStatus(p answer) string {
 	b := make([]byte, 0, 96)
 	b = append(b, "photosync; "...)
 	switch {
-	case p.Outcome == OutcomeHit:
+	case p.Outcome == psync.OutcomeHit:
 		b = append(b, "hit; ttl="...)
 		b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
-	case p.Outcome == OutcomeStale && !p.Placeholder && p.Body != nil:
+	case p.Outcome == psync.OutcomeStale && !p.placeholder && p.Body != nil:
 		b = append(b, "hit; ttl="...)
 		// Negative ttl means stale (RFC 9211 §2.4); at least one second so
 		// a copy that just expired does not read as fresh.
 		b = strconv.AppendInt(b, -max(1, int64(p.Expired/time.Second)), 10)
 	default:
+		status := fwdStatus(p.Photo)
 		fwd := "miss"
-		if p.MasterStatus == http.StatusNotModified {
+		if status == http.StatusNotModified {
 			fwd = "stale"
 		}
 		b = append(b, "fwd="...)
 		b = append(b, fwd...)
-		if p.MasterStatus != 0 {
+		if status != 0 {
 			b = append(b, "; fwd-status="...)
-			b = strconv.AppendInt(b, int64(p.MasterStatus), 10)
+			b = strconv.AppendInt(b, int64(status), 10)
 		}
-		if p.Outcome == OutcomePulled || p.Outcome == OutcomeCoalesced {
+		if p.Outcome == psync.OutcomePulled || p.Outcome == psync.OutcomeCoalesced {
 			b = append(b, "; stored"...) // (a derived size's master copy may have been fresh)
 		}
-		if p.Outcome == OutcomeCoalesced {
+		if p.Outcome == psync.OutcomeCoalesced {
 			b = append(b, "; collapsed"...)
 		}
-		if p.MaxAge > 0 && !p.Placeholder {
+		if p.MaxAge > 0 && !p.placeholder {
 			b = append(b, "; ttl="...)
 			b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
 		}
 	}
 	detail := p.Stale
-	if p.Placeholder {
+	if p.placeholder {
 		if detail != "" {
 			detail += "-"
 		}
@@ -328,17 +379,17 @@ func cacheStatus(p Photo) string {
 func OutcomeOf(cacheStatus string) string {
 	switch {
 	case strings.HasPrefix(cacheStatus, "photosync; hit; ttl=-"):
-		return OutcomeStale.String()
+		return psync.OutcomeStale.String()
 	case strings.HasPrefix(cacheStatus, "photosync; hit; ttl="):
-		return OutcomeHit.String()
+		return psync.OutcomeHit.String()
 	case !strings.HasPrefix(cacheStatus, "photosync; fwd="):
 		return ""
 	case strings.Contains(cacheStatus, "; collapsed"):
-		return OutcomeCoalesced.String()
+		return psync.OutcomeCoalesced.String()
 	case strings.Contains(cacheStatus, "; stored"):
-		return OutcomePulled.String()
+		return psync.OutcomePulled.String()
 	}
-	return OutcomeStale.String() // answered without the master: cold deadline, max-stale, …
+	return psync.OutcomeStale.String() // answered without the master: cold deadline, max-stale, …
 }
 
 // etagMatch applies If-None-Match's weak comparison (RFC 9110 §13.1.2).
@@ -358,21 +409,20 @@ func etagMatch(header, etag string) bool {
 
 // edit sends the signed-in viewer to Outlook Web App's photo upload page,
 // their ExternalEcpPhotoUrl, as SharePoint's "change photo" link does.
-func (h *handler) edit(c echo.Context) error {
+func (h *Handler) edit(c echo.Context) error {
 	viewer := ViewerFrom(c.Request().Context())
 	if viewer == "" {
 		return echo.NewHTTPError(http.StatusUnauthorized, "sign in to change your photo")
 	}
-	if h.opts.Locator == nil {
+	if h.opts.Edit == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "photo import is off: photos are changed in Exchange")
 	}
-	settings, err := h.opts.Locator.Lookup(c.Request().Context(), viewer)
+	target, err := h.opts.Edit.EditURL(c.Request().Context(), viewer)
+	if errors.Is(err, autodiscover.ErrNoEcpPhotoURL) {
+		return echo.NewHTTPError(http.StatusBadGateway, "Exchange gave no photo upload page").WithInternal(err)
+	}
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "cannot find your photo settings in Exchange").WithInternal(err)
-	}
-	target, err := settings.EcpPhotoURL()
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadGateway, "Exchange gave no photo upload page").WithInternal(err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, target)
@@ -381,7 +431,7 @@ func (h *handler) edit(c echo.Context) error {
 // ready answers 200 while the store answers. photosync keeps serving
 // without its store (from memory and the master), so a 503 here is for
 // operators and alerting: it says so, and why.
-func (h *handler) ready(c echo.Context) error {
+func (h *Handler) ready(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if h.opts.Ready == nil {
 		return c.String(http.StatusOK, "ready\n")
@@ -395,11 +445,16 @@ func (h *handler) ready(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
-var errNotPhotoPath = echo.NewHTTPError(http.StatusBadRequest, "not a photo path: want /photos/{email}")
+// The answers several routes give; each is a fixed text.
+var (
+	errNotPhotoPath = echo.NewHTTPError(http.StatusBadRequest, "not a photo path: want /photos/{email}")
+	errUnknownSize  = echo.NewHTTPError(http.StatusBadRequest, "unknown size (want one of "+strings.Join(photo.Sizes, ", ")+")")
+	errNoPhoto      = echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
+)
 
 // handleError turns every error into a one-line text answer. Internal
 // details go to the log, never to the client.
-func (h *handler) handleError(err error, c echo.Context) {
+func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
@@ -452,14 +507,14 @@ func requestID(r *http.Request) string {
 }
 
 // logFor is the logger for lines about the request in c: they carry its id.
-func (h *handler) logFor(c echo.Context) *slog.Logger {
+func (h *Handler) logFor(c echo.Context) *slog.Logger {
 	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" {
 		return h.log.With("request_id", id)
 	}
 	return h.log
 }
 
-func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		id := requestID(c.Request())
@@ -480,7 +535,7 @@ func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -495,5 +550,12 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// Compile-time check that the autodiscover client satisfies Locator.
-var _ Locator = (*autodiscover.Client)(nil)
+// EditURLFunc adapts a function to an EditURLer.
+type EditURLFunc func(ctx context.Context, viewer string) (string, error)
+
+// EditURL calls f.
+func (f EditURLFunc) EditURL(ctx context.Context, viewer string) (string, error) {
+	return f(ctx, viewer)
+}
+
+var _ http.Handler = (*Handler)(nil)

@@ -1,7 +1,10 @@
-package sync_test
+package web_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"image/jpeg"
 	"image/png"
 	"log/slog"
@@ -12,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"photosync/oauth"
-	psync "photosync/sync"
+	"photosync/autodiscover"
+	"photosync/web"
 )
 
 func TestBadInputIs400(t *testing.T) {
@@ -166,37 +169,90 @@ func TestPlaceholderForNoPhoto(t *testing.T) {
 	}
 }
 
-func TestEditRedirectsToEcpPhotoURL(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	resp := e.get(t, "/photos/edit", proxy, adele)
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("status %d, want 302", resp.StatusCode)
+func TestEdit(t *testing.T) {
+	noPage := fmt.Errorf("settings for %s: %w", adele, autodiscover.ErrNoEcpPhotoURL)
+	tests := []struct {
+		name     string
+		edit     web.EditURLer // nil: the env's, which knows ecpURL
+		off      bool          // no EditURLer at all
+		viewer   string
+		want     int
+		location string
+		body     string
+	}{
+		{"signed in", nil, false, adele, http.StatusFound, ecpURL, ""},
+		{"anonymous", nil, false, "", http.StatusUnauthorized, "", "sign in to change your photo\n"},
+		{"no EditURLer", nil, true, adele, http.StatusServiceUnavailable, "", "photo import is off: photos are changed in Exchange\n"},
+		{"settings not found", editErr(errors.New("autodiscover: InvalidUser")), false, adele, http.StatusBadGateway, "", "cannot find your photo settings in Exchange\n"},
+		{"no upload page", editErr(noPage), false, adele, http.StatusBadGateway, "", "Exchange gave no photo upload page\n"},
 	}
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, e.sim.URL()+"/ecp/") || !strings.Contains(loc, "chgPhoto=1") {
-		t.Fatalf("Location = %q, want the simulator's ECP photo page", loc)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{web: func(o *web.Options) {
+				if tt.edit != nil || tt.off {
+					o.Edit = tt.edit
+				}
+			}})
+			resp := e.get(t, "/photos/edit", proxy, tt.viewer)
+			body := string(readAll(t, resp))
+			if resp.StatusCode != tt.want || resp.Header.Get("Location") != tt.location {
+				t.Fatalf("%d to %q (%q), want %d to %q", resp.StatusCode, resp.Header.Get("Location"), body, tt.want, tt.location)
+			}
+			if tt.body != "" && body != tt.body {
+				t.Errorf("body %q, want %q", body, tt.body)
+			}
+			if tt.want == http.StatusFound && resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
+			}
+		})
 	}
-	if resp := e.get(t, "/photos/edit", proxy, ""); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("anonymous edit: %d, want 401", resp.StatusCode)
-	}
+}
+
+func editErr(err error) web.EditURLer {
+	return web.EditURLFunc(func(context.Context, string) (string, error) { return "", err })
 }
 
 func TestMetadataAndHealth(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	resp := e.get(t, "/_layouts/15/metadata/json/1", "192.0.2.7:1000", "")
-	body := readAll(t, resp)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("metadata: %d", resp.StatusCode)
-	}
-	m, err := oauth.ParseMetadata(body)
-	if err != nil || m.Realm() != e.issuer.Metadata().Realm() || len(m.Certificates()) != 1 {
-		t.Fatalf("metadata: %v, realm %q", err, m.Realm())
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK || string(body) != `{"realm":"test"}` {
+		t.Fatalf("metadata: %d %q", resp.StatusCode, body)
 	}
 	if resp := e.get(t, "/healthz", "192.0.2.7:1000", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
 	if resp := e.get(t, "/nothing-here", "192.0.2.7:1000", ""); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown path: %d", resp.StatusCode)
+	}
+	noMeta := web.New(e.engine, web.Options{})
+	if resp := serve(t, noMeta, http.MethodGet, "/_layouts/15/metadata/json/1", proxy, ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("metadata without a Metadata handler: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestReady(t *testing.T) {
+	tests := []struct {
+		name  string
+		ready func(context.Context) error
+		want  int
+		body  string
+	}{
+		{"no check", nil, http.StatusOK, "ready\n"},
+		{"store answers", func(context.Context) error { return nil }, http.StatusOK, "ready\n"},
+		{"store away", func(context.Context) error { return errors.New("redis: connection refused") }, http.StatusServiceUnavailable,
+			"store unreachable; serving from memory and the master\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{web: func(o *web.Options) { o.Ready = tt.ready }})
+			resp := e.get(t, "/readyz", proxy, "")
+			if body := string(readAll(t, resp)); resp.StatusCode != tt.want || body != tt.body {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tt.want, tt.body)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q", cc)
+			}
+		})
 	}
 }
 
@@ -235,7 +291,7 @@ func TestRequestIDs(t *testing.T) {
 	}
 	// The id is on the request's log line.
 	var logs bytes.Buffer
-	h := psync.NewHandler(e.engine, psync.HandlerOptions{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := web.New(e.engine, web.Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	req := httptest.NewRequest(http.MethodGet, "/photos/nobody", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

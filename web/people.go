@@ -1,4 +1,4 @@
-package sync
+package web
 
 import (
 	"html/template"
@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// card is one person on the directory page.
+// card is one person on the people page.
 type card struct {
 	Person
 	// Src and SrcSet are the photo URLs: the card shows the photo at
@@ -35,7 +35,9 @@ func photoURL(email, size string) string {
 	return "/_layouts/15/userphoto.aspx?" + url.Values{"accountname": {email}, "size": {size}}.Encode()
 }
 
-func (h *handler) directory(c echo.Context) error {
+// people serves the people page: a card per Person, its photo from
+// userphoto.aspx at the density the screen wants.
+func (h *Handler) people(c echo.Context) error {
 	viewer := ViewerFrom(c.Request().Context())
 	cards := make([]card, len(h.opts.People))
 	for i, p := range h.opts.People {
@@ -53,13 +55,13 @@ func (h *handler) directory(c echo.Context) error {
 	// The page differs per viewer (the "change photo" link).
 	hdr.Set("Vary", h.opts.IdentityHeader)
 	c.Response().WriteHeader(http.StatusOK)
-	return directoryPage.Execute(c.Response(), struct {
+	return peoplePage.Execute(c.Response(), struct {
 		Pixels int
 		Cards  []card
 	}{cardPixels, cards})
 }
 
-var directoryPage = template.Must(template.New("directory").Parse(`<!doctype html>
+var peoplePage = template.Must(template.New("people").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>People</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>

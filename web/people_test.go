@@ -1,4 +1,4 @@
-package sync_test
+package web_test
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	psync "photosync/sync"
+	"photosync/web"
 )
 
 func TestDirectoryPage(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	people := []psync.Person{{Email: adele, Name: "Adele Vance"}, {Email: nobody, Name: "Lee <Gu>"}}
-	h := psync.NewHandler(e.engine, psync.HandlerOptions{
+	people := []web.Person{{Email: adele, Name: "Adele Vance"}, {Email: nobody, Name: "Lee <Gu>"}}
+	h := web.New(e.engine, web.Options{
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		People:         people,
 	})

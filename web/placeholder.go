@@ -1,11 +1,12 @@
-package sync
+package web
 
 import (
 	"bytes"
 	"image"
 	"image/color"
 	"image/png"
-	"strconv"
+
+	"photosync/sync/photo"
 )
 
 // placeholderETag marks the placeholder image; it is the same on every
@@ -15,23 +16,11 @@ const placeholderETag = `"placeholder-1"`
 // newPlaceholders draws the "no photo" silhouette SharePoint shows, once
 // per size photosync's SharePoint route serves.
 func newPlaceholders() map[string][]byte {
-	m := make(map[string][]byte, len(Sizes))
-	for _, size := range Sizes {
-		m[size] = drawPlaceholder(pixels(size))
+	m := make(map[string][]byte, len(photo.Sizes))
+	for _, size := range photo.Sizes {
+		m[size] = drawPlaceholder(photo.Pixels(size))
 	}
 	return m
-}
-
-// pixels reads the edge length from a size code such as "HR96x96".
-func pixels(size string) int {
-	n := 0
-	for i := 2; i < len(size) && size[i] >= '0' && size[i] <= '9'; i++ {
-		n = n*10 + int(size[i]-'0')
-	}
-	if n == 0 {
-		panic("sync: bad size code " + strconv.Quote(size)) // programmer error: sizes are constants
-	}
-	return n
 }
 
 // drawPlaceholder draws a grey head and shoulders on a light background.
@@ -56,7 +45,7 @@ func drawPlaceholder(n int) []byte {
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
-		panic("sync: encoding placeholder: " + err.Error()) // cannot happen with a bytes.Buffer
+		panic("web: encoding placeholder: " + err.Error()) // cannot happen with a bytes.Buffer
 	}
 	return buf.Bytes()
 }

@@ -1,4 +1,4 @@
-package sync
+package web
 
 import (
 	"crypto/tls"
@@ -18,13 +18,7 @@ import (
 // It must be installed after identify, which has already removed the
 // identity header unless a trusted proxy sent it: the application can rely
 // on the header it receives.
-func (h *handler) sidecar(ec *echo.Echo, upstream *url.URL) echo.MiddlewareFunc {
-	// A route of ours matched the path (for any method): ours to answer,
-	// including its 404 and 405. Echo sets the path before middleware runs.
-	owned := make(map[string]bool)
-	for _, r := range ec.Routes() {
-		owned[r.Path] = true
-	}
+func (h *Handler) sidecar(ec *echo.Echo, upstream *url.URL) echo.MiddlewareFunc {
 	// Echo's proxy sets X-Real-IP and X-Forwarded-For from RealIP: believe
 	// forwarded addresses only from the trusted proxies, as identify does.
 	trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
@@ -42,7 +36,13 @@ func (h *handler) sidecar(ec *echo.Echo, upstream *url.URL) echo.MiddlewareFunc 
 	}
 	target := &url.URL{Scheme: upstream.Scheme, Host: upstream.Host}
 	return middleware.ProxyWithConfig(middleware.ProxyConfig{
-		Skipper:   func(c echo.Context) bool { return owned[c.Path()] },
+		// A route of ours matched the path (for any method): ours to
+		// answer, including its 404 and 405. Echo sets the path before
+		// middleware runs.
+		Skipper: func(c echo.Context) bool {
+			_, ours := h.names[c.Path()]
+			return ours
+		},
 		Balancer:  middleware.NewRoundRobinBalancer([]*middleware.ProxyTarget{{URL: target}}),
 		Transport: tr,
 		// The upstream's address and dial errors go to the log, not to the

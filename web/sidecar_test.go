@@ -1,4 +1,4 @@
-package sync_test
+package web_test
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
-	psync "photosync/sync"
+	"photosync/web"
 )
 
 // seen is one request as the application behind photosync received it.
@@ -83,9 +83,9 @@ func newSidecar(t *testing.T, e *env, app *testApp, trusted string) *httptest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := psync.NewHandler(e.engine, psync.HandlerOptions{
+	h := web.New(e.engine, web.Options{
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix(trusted)},
-		Locator:        e.locator,
+		Edit:           toECP,
 		Upstream:       up,
 	})
 	srv := httptest.NewServer(h)

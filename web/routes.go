@@ -1,0 +1,73 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// A route is one URL photosync answers. Its name is the request metrics'
+// route label: stable, and never the path, so that no owner's address
+// becomes a label.
+type route struct {
+	name    string
+	methods []string
+	path    string // in Echo's syntax
+	handle  echo.HandlerFunc
+}
+
+var getHead = []string{http.MethodGet, http.MethodHead}
+
+// routes is the one table of every URL photosync answers, in every dialect:
+//
+//	photo        GET /photos/{email}?size=HR96x96      404 when there is no photo
+//	edit         GET /photos/edit                      302 to the viewer's photo upload page
+//	userphoto    GET /_layouts/15/userphoto.aspx?accountname={email}&size=S|M|L
+//	                                                   a placeholder when there is no photo
+//	metadata     GET /_layouts/15/metadata/json/1      our auth metadata document
+//	ews          GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…   as Exchange
+//	graph        GET /users/{id}/photo/$value          as Microsoft Graph, the largest size
+//	graph_sized  GET /users/{id}/photos/{size}/$value  as Microsoft Graph
+//	healthz      GET /healthz
+//	readyz       GET /readyz
+//	directory    GET /                                 the people page
+//
+// metadata and directory are there only when Options asks for them.
+func (h *Handler) routes() []route {
+	rs := []route{
+		{"edit", getHead, "/photos/edit", h.edit},
+		{"photo", getHead, "/photos/:email", h.native},
+		{"userphoto", getHead, "/_layouts/15/userphoto.aspx", h.sharePoint},
+		{"ews", getHead, "/EWS/Exchange.asmx/s/GetUserPhoto", h.ews},
+		{"graph", getHead, "/users/:id/photo/$value", h.graphLargest},
+		{"graph_sized", getHead, "/users/:id/photos/:size/$value", h.graphSized},
+		{"healthz", getHead, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }},
+		{"readyz", getHead, "/readyz", h.ready},
+	}
+	if h.opts.Metadata != nil {
+		rs = append(rs, route{"metadata", getHead, "/_layouts/15/metadata/json/1", echo.WrapHandler(h.opts.Metadata)})
+	}
+	if len(h.opts.People) > 0 {
+		rs = append(rs, route{"directory", []string{http.MethodGet}, "/", h.people})
+	}
+	return rs
+}
+
+// Route names the route r takes, for the request metrics: a name from the
+// table above (also when the method is wrong for it), "upstream" for a
+// request passed to the application in sidecar mode, "other" for anything
+// else. It routes r as ServeHTTP does, without serving it; it does not
+// allocate.
+func (h *Handler) Route(r *http.Request) string {
+	c := h.echo.AcquireContext()
+	defer h.echo.ReleaseContext(c)
+	c.Reset(r, nil)
+	h.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	if name, ok := h.names[c.Path()]; ok {
+		return name
+	}
+	if h.opts.Upstream != nil {
+		return "upstream"
+	}
+	return "other"
+}

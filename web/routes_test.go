@@ -1,0 +1,57 @@
+package web_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"photosync/web"
+)
+
+// TestRoute: each URL's route name, the metrics label, on the handler that
+// serves it: the dialects by their own names, a wrong method by the route it
+// was for, the application's requests as "upstream" in sidecar mode.
+func TestRoute(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	up, _ := url.Parse("http://127.0.0.1:1")
+	full := web.New(e.engine, web.Options{Metadata: http.NotFoundHandler(), People: []web.Person{{Email: adele, Name: "Adele"}}})
+	sidecar := web.New(e.engine, web.Options{Upstream: up})
+	tests := []struct {
+		method, target     string
+		plain, withSidecar string // the name on full, on sidecar
+	}{
+		{"GET", "/photos/" + adele + "?size=HR48x48", "photo", "photo"},
+		{"HEAD", "/photos/" + adele, "photo", "photo"},
+		{"POST", "/photos/" + adele, "photo", "photo"},
+		{"GET", "/photos/adele%2F@contoso.com", "photo", "photo"},
+		{"GET", "/photos/edit", "edit", "edit"},
+		{"GET", "/_layouts/15/userphoto.aspx?accountname=" + adele + "&size=S", "userphoto", "userphoto"},
+		{"GET", "/_layouts/15/metadata/json/1", "metadata", "upstream"},
+		{"GET", "/EWS/Exchange.asmx/s/GetUserPhoto?email=" + adele + "&size=HR96x96", "ews", "ews"},
+		{"GET", "/users/" + adele + "/photo/$value", "graph", "graph"},
+		{"GET", "/users/" + adele + "/photos/48x48/$value", "graph_sized", "graph_sized"},
+		{"GET", "/healthz", "healthz", "healthz"},
+		{"GET", "/readyz", "readyz", "readyz"},
+		{"GET", "/", "directory", "upstream"},
+		{"POST", "/", "directory", "upstream"},
+		{"GET", "/users/42/profile", "other", "upstream"},
+		{"GET", "/photosx/adele", "other", "upstream"},
+		{"GET", "/favicon.ico", "other", "upstream"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			if got := full.Route(r); got != tt.plain {
+				t.Errorf("Route = %q, want %q", got, tt.plain)
+			}
+			if got := sidecar.Route(r); got != tt.withSidecar {
+				t.Errorf("sidecar Route = %q, want %q", got, tt.withSidecar)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/photos/"+adele, nil)
+	if n := testing.AllocsPerRun(100, func() { full.Route(r) }); n != 0 {
+		t.Errorf("Route allocates %v times", n)
+	}
+}
