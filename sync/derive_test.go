@@ -9,6 +9,7 @@ import (
 
 	psync "photosync/sync"
 	"photosync/sync/exchange/exchangetest"
+	"photosync/sync/photo"
 )
 
 func deriving(o *psync.Options) { o.Derive = true }
@@ -17,7 +18,7 @@ func TestAllNineSizesCostOneMasterCall(t *testing.T) {
 	e := newEnv(t, envOptions{engine: deriving})
 	served := map[string][]byte{}
 	for round := 0; round < 2; round++ {
-		for _, size := range psync.Sizes {
+		for _, size := range photo.Sizes {
 			resp, body := e.ownPhoto(t, adele, size)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: %d", size, resp.StatusCode)
@@ -38,21 +39,21 @@ func TestAllNineSizesCostOneMasterCall(t *testing.T) {
 	if n := e.photoCalls(); n != 1 {
 		t.Fatalf("master calls for nine sizes = %d, want 1", n)
 	}
-	if n := e.engine.Stats().Derived.Load(); n != int64(len(psync.Sizes)-1) {
-		t.Errorf("sizes derived = %d, want %d (all but the master size, once each)", n, len(psync.Sizes)-1)
+	if n := e.engine.Stats().Derived.Load(); n != int64(len(photo.Sizes)-1) {
+		t.Errorf("sizes derived = %d, want %d (all but the master size, once each)", n, len(photo.Sizes)-1)
 	}
-	if r := lastPhotoRequest(t, e.sim); r.Size != psync.MasterSize {
-		t.Errorf("the master was asked for %s, want %s", r.Size, psync.MasterSize)
+	if r := lastPhotoRequest(t, e.sim); r.Size != photo.MasterSize {
+		t.Errorf("the master was asked for %s, want %s", r.Size, photo.MasterSize)
 	}
 
 	// After expiry one revalidation of the master copy (304) renews every
 	// size, and unchanged sizes are not scaled again: same bytes, same ETag.
 	e.clock.Advance(7 * time.Hour)
-	for _, size := range psync.Sizes {
+	for _, size := range photo.Sizes {
 		e.ownPhoto(t, adele, size)
 	}
 	e.wait(t)
-	for _, size := range psync.Sizes {
+	for _, size := range photo.Sizes {
 		resp, body := e.ownPhoto(t, adele, size)
 		if outcome(resp) != "hit" || !bytes.Equal(body, served[size]) {
 			t.Errorf("%s after revalidation: %q, same bytes %v", size, resp.Header.Get("Cache-Status"), bytes.Equal(body, served[size]))
@@ -104,11 +105,11 @@ func TestDerivedSizesFollowTheMasterCopy(t *testing.T) {
 
 func TestDeriveOffAsksForEachSize(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	for _, size := range psync.Sizes {
+	for _, size := range photo.Sizes {
 		e.ownPhoto(t, adele, size)
 	}
-	if n := e.photoCalls(); n != len(psync.Sizes) {
-		t.Fatalf("master calls without derivation = %d, want %d", n, len(psync.Sizes))
+	if n := e.photoCalls(); n != len(photo.Sizes) {
+		t.Fatalf("master calls without derivation = %d, want %d", n, len(photo.Sizes))
 	}
 }
 

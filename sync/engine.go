@@ -1,18 +1,21 @@
 // Package sync is photosync's engine: it decides, for each request for a
 // person's photo, whether to serve the stored copy or pull a fresh one from
-// the master (Exchange), and it serves the answer over HTTP.
+// the sources (Exchange, Microsoft Graph, the directory), and it keeps the
+// two timers that decide when to ask again. It knows sources only as
+// photo.Source and stores only as store.Store; the HTTP face is package web.
 //
 // The decision follows SharePoint Server 2013's Exchange photo sync. A good
-// pull (200, 304 or 404 from the master) starts UserPhotoExpiration; a failed
-// one starts UserPhotoErrorExpiration; while either timer runs, the master is
-// not asked about that photo again. When no timer runs, a request may pull,
-// if the trigger policy lets that viewer cause a pull (SharePoint: only the
-// owner's own request). Concurrent pulls of one photo are merged into one in
-// a process, and into one across replicas by a lock in the shared store. A
-// photo we already have is served at once while it is refreshed in the
-// background (stale-while-revalidate); a cold one waits for its pull at most
-// a short deadline. A failed pull never throws away the last good copy, but
-// a copy is not served once it is older than MaxStale.
+// pull (a photo, not modified, or no photo) starts UserPhotoExpiration; a
+// failed one starts UserPhotoErrorExpiration; while either timer runs, no
+// source is asked about that photo again. When no timer runs, a request may
+// pull, if the trigger policy lets that viewer cause a pull (SharePoint:
+// only the owner's own request). Concurrent pulls of one photo are merged
+// into one in a process, and into one across replicas by a lock in the
+// shared store. A photo we already have is served at once while it is
+// refreshed in the background (stale-while-revalidate); a cold one waits
+// for its pull at most a short deadline. A failed pull never throws away
+// the last good copy, but a copy is not served once it is older than
+// MaxStale.
 //
 // Inside this package "sync" is the standard library's; importers of this
 // package alias one of the two.
@@ -22,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -31,24 +33,13 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"photosync/autodiscover"
 	"photosync/store"
+	"photosync/sync/photo"
 )
 
 // ErrNoPhoto is returned by Engine.Photo when there is no photo to serve:
 // the owner has none, or none was ever pulled and none may be pulled now.
 var ErrNoPhoto = errors.New("sync: no photo")
-
-// Locator finds where an owner's photos live; *autodiscover.Client is one.
-type Locator interface {
-	Lookup(ctx context.Context, email string) (autodiscover.Settings, error)
-}
-
-// TokenSource mints the S2S bearer token that acts as user toward host
-// (host[:port] of the URL being called); *oauth.Issuer is one.
-type TokenSource interface {
-	Token(ctx context.Context, user, host string) (string, error)
-}
 
 // Locker is the cross-replica pull lock; *store.Redis is one. TryLock does
 // not wait: acquired is false while another replica holds the lock for key.
@@ -74,15 +65,13 @@ func (t Trigger) String() string {
 	return "self"
 }
 
-// Options configures an Engine. Store and, when ImportEnabled, Locator and
-// Master are required.
+// Options configures an Engine. Store and, when ImportEnabled, Sources are
+// required. Zero durations mean the defaults below, written here once.
 type Options struct {
-	Store   store.Store
-	Locator Locator
-	Master  *Master
-	// Sources are asked in order for each pull (see Source). Default: the
-	// Exchange source alone, from Locator and Master.
-	Sources []Source
+	Store store.Store
+	// Sources are asked in order for each pull, as photo.Walk says: the
+	// first photo wins, a photo deleted on purpose or an error ends the walk.
+	Sources []photo.Source
 	// Locker, when set, makes replicas sharing Store pull each photo once
 	// between them: the others wait for the result in the store.
 	Locker Locker
@@ -97,7 +86,8 @@ type Options struct {
 	ErrorExpiration time.Duration
 	// Trigger says whose requests may pull. Default: TriggerSelf.
 	Trigger Trigger
-	// PullTimeout bounds one whole pull (Autodiscover, token, fetch), which
+	// PullTimeout bounds one whole pull (for Exchange: Autodiscover, token,
+	// fetch), which
 	// runs on its own context so that one departing viewer does not fail the
 	// others waiting on it. Default: 30s.
 	PullTimeout time.Duration
@@ -105,13 +95,13 @@ type Options struct {
 	// for its pull before it is answered without it (the pull goes on).
 	// Default: 2s.
 	ColdDeadline time.Duration
-	// MaxStale bounds how old (since the master last confirmed it) a copy
+	// MaxStale bounds how old (since a source last confirmed it) a copy
 	// may be and still be served once its timer ran out. Default: 7 days,
 	// the lifetime of Exchange's own photo cache.
 	MaxStale time.Duration
-	// Derive pulls only MasterSize from the master and scales every smaller
-	// size from it here, so all nine sizes of a person cost one master call
-	// per expiry window. Turn it off for masters whose own sizes must be
+	// Derive pulls only photo.MasterSize from the sources and scales every
+	// smaller size from it here, so all nine sizes of a person cost one
+	// source call per expiry window. Turn it off for masters whose own sizes must be
 	// served (e.g. hand-cropped thumbnails).
 	Derive bool
 	// JPEGQuality of derived JPEGs, 1 to 100. Default: 85.
@@ -120,6 +110,25 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one line per pull. Default: discard.
 	Logger *slog.Logger
+}
+
+// The defaults of Options, and of the photos section of the config file,
+// which takes them from here.
+const (
+	DefaultExpiration      = 6 * time.Hour // SharePoint's UserPhotoExpiration
+	DefaultErrorExpiration = time.Hour     // SharePoint's UserPhotoErrorExpiration
+	DefaultPullTimeout     = 30 * time.Second
+	DefaultColdDeadline    = 2 * time.Second
+	// DefaultMaxStale is the lifetime of Exchange's own photo cache.
+	DefaultMaxStale    = 7 * 24 * time.Hour
+	DefaultJPEGQuality = 85
+)
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // Outcome says how a photo came to be served.
@@ -131,7 +140,7 @@ const (
 	// OutcomeStale: served from the store although its timer ran out; Photo.Stale
 	// says why.
 	OutcomeStale
-	// OutcomePulled: this request pulled the photo from the master.
+	// OutcomePulled: this request pulled the photo from its source.
 	OutcomePulled
 	// OutcomeCoalesced: another request's pull (in this process or on
 	// another replica) answered this one.
@@ -164,12 +173,10 @@ type Photo struct {
 	Stale string
 	// Expired is how long ago the copy's timer ran out, when stale.
 	Expired time.Duration
-	// MasterStatus is the master's answer (200, 304, 404) when this
-	// request's pull reached it.
-	MasterStatus int
-	// Placeholder is set by the HTTP layer when it serves the "no photo"
-	// image instead.
-	Placeholder bool
+	// Answered says this request's pull reached a source, and Answer is
+	// what the source that ended the walk said.
+	Answered bool
+	Answer   photo.Status
 }
 
 // Stats counts what the engine did. Read it with Engine.Stats.
@@ -204,32 +211,19 @@ func New(opts Options) (*Engine, error) {
 	if opts.Store == nil {
 		return nil, errors.New("sync: Options.Store is required")
 	}
-	if opts.ImportEnabled && len(opts.Sources) == 0 && (opts.Locator == nil || opts.Master == nil) {
-		return nil, errors.New("sync: Options.Locator and Options.Master are required when import is enabled")
+	if opts.ImportEnabled && len(opts.Sources) == 0 {
+		return nil, errors.New("sync: Options.Sources are required when import is enabled")
 	}
-	if opts.Expiration <= 0 {
-		opts.Expiration = 6 * time.Hour
-	}
-	if opts.ErrorExpiration <= 0 {
-		opts.ErrorExpiration = time.Hour
-	}
-	if opts.PullTimeout <= 0 {
-		opts.PullTimeout = 30 * time.Second
-	}
-	if opts.ColdDeadline <= 0 {
-		opts.ColdDeadline = 2 * time.Second
-	}
-	if opts.MaxStale <= 0 {
-		opts.MaxStale = 7 * 24 * time.Hour
-	}
+	opts.Expiration = orDefault(opts.Expiration, DefaultExpiration)
+	opts.ErrorExpiration = orDefault(opts.ErrorExpiration, DefaultErrorExpiration)
+	opts.PullTimeout = orDefault(opts.PullTimeout, DefaultPullTimeout)
+	opts.ColdDeadline = orDefault(opts.ColdDeadline, DefaultColdDeadline)
+	opts.MaxStale = orDefault(opts.MaxStale, DefaultMaxStale)
 	if opts.JPEGQuality <= 0 || opts.JPEGQuality > 100 {
-		opts.JPEGQuality = 85
+		opts.JPEGQuality = DefaultJPEGQuality
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Master != nil && opts.Master.Now == nil {
-		opts.Master.Now = opts.Now // the back-off circuit keeps the engine's time
 	}
 	log := opts.Logger
 	if log == nil {
@@ -301,23 +295,20 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 	case r := <-results:
 		res := r.Val.(pullResult)
 		now = e.opts.Now()
-		switch {
-		case res.failed || res.peerTimeout:
-			reason := StaleError
-			if res.peerTimeout {
-				reason = StalePeerPull
-			}
-			return e.serveStale(res.rec, now, reason)
-		case r.Shared || res.peer:
-			e.stats.Coalesced.Add(1)
-			p, err := serve(res.rec, now, OutcomeCoalesced)
-			p.MasterStatus = res.status
-			return p, err
-		default:
-			p, err := serve(res.rec, now, OutcomePulled)
-			p.MasterStatus = res.status
-			return p, err
+		switch res.kind {
+		case pullFailed:
+			return e.serveStale(res.rec, now, StaleError)
+		case peerTimedOut:
+			return e.serveStale(res.rec, now, StalePeerPull)
 		}
+		outcome := OutcomePulled
+		if r.Shared || res.kind == pulledByPeer {
+			e.stats.Coalesced.Add(1)
+			outcome = OutcomeCoalesced
+		}
+		p, err := serve(res.rec, now, outcome)
+		p.Answered, p.Answer = res.answered, res.answer
+		return p, err
 	}
 }
 
@@ -333,7 +324,7 @@ func (e *Engine) startPull(key store.Key, rec store.Record) <-chan singleflight.
 		defer func() {
 			if p := recover(); p != nil {
 				e.log.Error("pull panicked", "owner", key.Owner, "size", key.Size, "panic", p)
-				v = pullResult{rec: rec, failed: true}
+				v = pullResult{rec: rec, kind: pullFailed}
 			}
 		}()
 		return e.pull(key), nil
@@ -440,12 +431,30 @@ const storeTimeout = 5 * time.Second
 // store.
 const peerPoll = 25 * time.Millisecond
 
+// pullKind is how one pull ended.
+type pullKind uint8
+
+const (
+	// pulledHere: this pull asked the sources and stored their answer.
+	pulledHere pullKind = iota
+	// pulledByPeer: another pull (another replica's, or one that ended
+	// while this one waited) had stored a fresh answer already.
+	pulledByPeer
+	// pullFailed: the sources failed (here or at the peer); rec is the last
+	// good copy, if any, under the error timer.
+	pullFailed
+	// peerTimedOut: another replica holds the pull and did not finish in
+	// time; rec is what was stored before.
+	peerTimedOut
+)
+
 type pullResult struct {
-	rec         store.Record
-	status      int  // the master's answer: 200, 304 or 404; 0 when not asked
-	failed      bool // the pull failed: rec is the last good copy, if any
-	peer        bool // another replica pulled; rec is its result
-	peerTimeout bool // another replica holds the lock and did not finish in time
+	rec  store.Record
+	kind pullKind
+	// answered says the sources were asked by this pull; answer is what
+	// the source that ended the walk said.
+	answered bool
+	answer   photo.Status
 }
 
 // pull runs one pull of key and stores its outcome. It runs inside the
@@ -481,7 +490,7 @@ func (e *Engine) pull(key store.Key) pullResult {
 			}
 		}
 	}
-	if e.opts.Derive && key.Size != MasterSize {
+	if e.opts.Derive && key.Size != photo.MasterSize {
 		return e.pullDerived(ctx, key, prev)
 	}
 	return e.fetchAndStore(ctx, key, prev, found)
@@ -492,7 +501,10 @@ func (e *Engine) settled(rec store.Record, found bool) (pullResult, bool) {
 	if !found || !rec.Timer.Alive(e.opts.Now()) {
 		return pullResult{}, false
 	}
-	return pullResult{rec: rec, peer: true, failed: rec.Timer.Kind == store.TimerError}, true
+	if rec.Timer.Kind == store.TimerError {
+		return pullResult{rec: rec, kind: pullFailed}, true
+	}
+	return pullResult{rec: rec, kind: pulledByPeer}, true
 }
 
 // awaitPeer waits for another replica's pull of key to land in the store,
@@ -503,7 +515,7 @@ func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record
 	for {
 		select {
 		case <-ctx.Done():
-			return pullResult{rec: prev, peerTimeout: true}
+			return pullResult{rec: prev, kind: peerTimedOut}
 		case <-tick.C:
 		}
 		if rec, found := e.load(ctx, key); found {
@@ -514,11 +526,15 @@ func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record
 	}
 }
 
-// fetchAndStore asks the master and stores the outcome with its timer.
+// fetchAndStore asks the sources and stores the outcome with its timer.
 func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Record, found bool) pullResult {
 	e.stats.Pulls.Add(1)
 	started := time.Now()
-	res, pullErr := e.fetch(ctx, key, prev)
+	etag := ""
+	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
+		etag = prev.ETag
+	}
+	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, nil)
 	now := e.opts.Now()
 	next := prev
 	switch {
@@ -529,35 +545,47 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 		}
 		next.Error = pullErr.Error()
 		next.ErrorAt = now
-		next.Timer = store.Timer{Kind: store.TimerError, Until: now.Add(e.opts.ErrorExpiration)}
+		next.Timer = e.timer(store.TimerError, now)
 		e.log.Warn("pull failed", "owner", key.Owner, "size", key.Size, "err", pullErr,
 			"retry_after", e.opts.ErrorExpiration, "elapsed", time.Since(started))
-	case res.status == http.StatusNotModified:
+	case res.Status == photo.StatusNotModified:
 		e.stats.NotModified.Add(1)
 		next.PulledAt, next.Error, next.ErrorAt = now, "", time.Time{}
-		next.Timer = store.Timer{Kind: store.TimerSuccess, Until: now.Add(e.opts.Expiration)}
+		next.Timer = e.timer(store.TimerSuccess, now)
 		e.log.Info("photo not modified", "owner", key.Owner, "size", key.Size, "elapsed", time.Since(started))
-	case res.status == http.StatusNotFound:
+	case res.Status == photo.StatusNoPhoto || res.Status == photo.StatusDeleted:
 		// No photo, or deleted on purpose: drop what we had, so no older
 		// copy is ever served again.
-		next = store.Record{State: store.StateNoPhoto, PulledAt: now,
-			Timer: store.Timer{Kind: store.TimerSuccess, Until: now.Add(e.opts.Expiration)}}
+		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
 		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "dropped", prev.State == store.StatePhoto, "elapsed", time.Since(started))
 	default:
-		next = store.Record{State: store.StatePhoto, Body: res.body, ContentType: res.contentType,
-			Sum: store.Checksum(res.body), ETag: res.etag, PulledAt: now,
-			Timer: store.Timer{Kind: store.TimerSuccess, Until: now.Add(e.opts.Expiration)}}
-		e.log.Info("photo pulled", "owner", key.Owner, "size", key.Size, "bytes", len(res.body),
-			"type", res.contentType, "elapsed", time.Since(started))
+		body := res.Result.Body
+		next = store.Record{State: store.StatePhoto, Body: body, ContentType: res.Result.ContentType,
+			Sum: store.Checksum(body), ETag: res.Result.ETag, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+		e.log.Info("photo pulled", "owner", key.Owner, "size", key.Size, "bytes", len(body),
+			"type", res.Result.ContentType, "elapsed", time.Since(started))
 	}
 	if pullErr == nil {
-		next.Source = res.sourceLabel()
+		next.Source = res.Label()
 	}
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
 	e.put(key, next)
-	return pullResult{rec: next, status: res.status, failed: pullErr != nil}
+	if pullErr != nil {
+		return pullResult{rec: next, kind: pullFailed}
+	}
+	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status}
+}
+
+// timer is the one place a pull's timer is made: UserPhotoExpiration after
+// a good pull, UserPhotoErrorExpiration after a failed one.
+func (e *Engine) timer(kind store.TimerKind, now time.Time) store.Timer {
+	d := e.opts.Expiration
+	if kind == store.TimerError {
+		d = e.opts.ErrorExpiration
+	}
+	return store.Timer{Kind: kind, Until: now.Add(d)}
 }
 
 // put stores a pull's outcome. The pull's own deadline may be what ended
@@ -570,18 +598,4 @@ func (e *Engine) put(key store.Key, rec store.Record) {
 	} else {
 		e.storeUp()
 	}
-}
-
-// fetch asks the sources in order (Options.Sources, or Exchange alone),
-// revalidating the stored copy with the source that gave it.
-func (e *Engine) fetch(ctx context.Context, key store.Key, prev store.Record) (fetched, error) {
-	sources := e.opts.Sources
-	if len(sources) == 0 {
-		sources = []Source{ExchangeSource{Locator: e.opts.Locator, Master: e.opts.Master}}
-	}
-	etag := ""
-	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
-		etag = prev.ETag
-	}
-	return walk(ctx, sources, key.Owner, key.Size, prev.Source, etag, nil)
 }

@@ -15,6 +15,7 @@ import (
 	"photosync/store/storetest"
 	psync "photosync/sync"
 	"photosync/sync/exchange/exchangetest"
+	"photosync/web"
 )
 
 // lastPhotoRequest returns the simulator's record of its latest GetUserPhoto.
@@ -368,7 +369,7 @@ func waitCalls(t *testing.T, e *env, want int) int {
 }
 
 // outcome says how a response was served: hit, stale, pulled or coalesced.
-func outcome(resp *http.Response) string { return psync.OutcomeOf(resp.Header.Get("Cache-Status")) }
+func outcome(resp *http.Response) string { return web.OutcomeOf(resp.Header.Get("Cache-Status")) }
 
 func readAll(t *testing.T, resp *http.Response) []byte {
 	t.Helper()

@@ -1,44 +1,30 @@
 package sync_test
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
-	stdsync "sync"
 	"testing"
 	"time"
 
 	"photosync/autodiscover"
+	"photosync/internal/testclock"
 	"photosync/oauth"
 	"photosync/store"
 	psync "photosync/sync"
+	"photosync/sync/exchange"
 	"photosync/sync/exchange/exchangetest"
+	"photosync/sync/photo"
+	"photosync/web"
 )
-
-// clock is a settable clock for the engine's timers, so policy tests never
-// sleep.
-type clock struct {
-	mu  stdsync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 const (
 	adele  = "adele.vance@contoso.com"
@@ -53,15 +39,16 @@ var simUsers = []exchangetest.User{
 }
 
 // env is photosync's real pull path (autodiscover client, S2S issuer,
-// master client, engine, store) against the Exchange simulator.
+// Exchange source, engine, store, web face) against the Exchange simulator.
 type env struct {
-	sim     *exchangetest.Server
-	clock   *clock
-	issuer  *oauth.Issuer
-	locator *autodiscover.Client
-	engine  *psync.Engine
-	handler http.Handler
-	store   store.Store
+	sim      *exchangetest.Server
+	clock    *testclock.Clock
+	exchange *exchange.Source
+	issuer   *oauth.Issuer
+	locator  *autodiscover.Client
+	engine   *psync.Engine
+	handler  http.Handler
+	store    store.Store
 }
 
 type envOptions struct {
@@ -72,7 +59,7 @@ type envOptions struct {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	e := &env{clock: newClock()}
+	e := &env{clock: testclock.New()}
 
 	certPEM, keyPEM, err := oauth.GenerateKeyPair("photosync test", time.Hour)
 	if err != nil {
@@ -116,10 +103,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.store = store.NewHot(b, 8<<20, store.HotOptions{Now: e.clock.Now})
 	}
 
+	e.exchange, err = exchange.New(exchange.Options{Locator: e.locator, Client: e.sim.Client(), Tokens: e.issuer, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := psync.Options{
 		Store:           e.store,
-		Locator:         e.locator,
-		Master:          &psync.Master{Client: e.sim.Client(), Tokens: e.issuer},
+		Sources:         []photo.Source{e.exchange},
 		ImportEnabled:   true,
 		Expiration:      6 * time.Hour,
 		ErrorExpiration: time.Hour,
@@ -137,9 +127,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.handler = psync.NewHandler(e.engine, psync.HandlerOptions{
+	e.handler = web.New(e.engine, web.Options{
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
-		Locator:        e.locator,
+		Edit:           e.exchange,
 		Metadata:       e.issuer.MetadataHandler(),
 	})
 	return e
@@ -198,4 +188,18 @@ func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
+}
+
+// jpegOf is a w×w JPEG of one colour.
+func jpegOf(t *testing.T, w int, c color.Color) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, w))
+	for i := range w * w {
+		img.Set(i%w, i/w, c)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"photosync/autodiscover"
 	"photosync/store"
+	"photosync/sync/photo"
 )
 
 // This file holds the operators' entry points: pull now (Refresh), say
@@ -42,6 +42,10 @@ func (o RefreshOutcome) String() string {
 // ErrImportDisabled is returned by Refresh when photos.import_enabled is off.
 var ErrImportDisabled = errors.New("sync: photo import is disabled")
 
+// ErrPeerPull is returned by Refresh when another replica holds the pull of
+// the photo and did not finish in time.
+var ErrPeerPull = errors.New("sync: another replica's pull of this photo did not finish in time")
+
 // Refresh pulls owner's photo at size from the master whatever the trigger
 // policy says. A photo whose timer runs (either timer) is skipped unless
 // force, which ends the timer first. It returns an error only when no pull
@@ -66,10 +70,10 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 			return RefreshSkipped, err
 		}
 	}
-	if force && e.opts.Derive && size != MasterSize {
+	if force && e.opts.Derive && size != photo.MasterSize {
 		// A derived size comes from the master copy: end its timer too, so
 		// the forced pull reaches the master.
-		src := store.Key{Owner: owner, Size: MasterSize}
+		src := store.Key{Owner: owner, Size: photo.MasterSize}
 		if rec, err := e.opts.Store.Get(ctx, src); err == nil && rec.Timer.Alive(e.opts.Now()) {
 			if err := e.endTimer(ctx, src, rec); err != nil {
 				return RefreshSkipped, err
@@ -88,9 +92,9 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 		}
 	}
 	switch {
-	case res.peerTimeout:
-		return RefreshFailed, errors.New("another replica's pull of this photo did not finish in time")
-	case res.failed:
+	case res.kind == peerTimedOut:
+		return RefreshFailed, ErrPeerPull
+	case res.kind == pullFailed:
 		return RefreshFailed, errors.New(res.rec.Error)
 	case res.rec.State == store.StateNoPhoto:
 		return RefreshNoPhoto, nil
@@ -140,29 +144,26 @@ type Report struct {
 	// Autodiscover is the owner's Autodiscover answer as this process has
 	// it cached; nil when nothing is cached here (the cache lives in the
 	// serving process: the admin API shows it, a separate command cannot).
-	Autodiscover *AutodiscoverReport `json:"autodiscover,omitempty"`
+	Autodiscover *photo.Lookup `json:"autodiscover,omitempty"`
 }
 
-// AutodiscoverReport is one cached Autodiscover answer.
-type AutodiscoverReport struct {
-	PhotosURL   string    `json:"photos_url,omitempty"`
-	EcpPhotoURL string    `json:"ecp_photo_url,omitempty"`
-	Redirects   []string  `json:"redirects,omitempty"`
-	Error       string    `json:"error,omitempty"` // a failure remembered for the error TTL
-	CachedUntil time.Time `json:"cached_until"`
+// lookupCache is a source that caches where owners' photos live and can
+// show it (the Exchange source: its Autodiscover answers).
+type lookupCache interface {
+	CachedLookup(owner string) (photo.Lookup, bool)
 }
 
-// peeker is a Locator that shows what it has cached (*autodiscover.Client).
-type peeker interface {
-	Peek(email string) (autodiscover.Cached, bool)
+// lookupForgetter is a source that can drop what it caches about an owner.
+type lookupForgetter interface {
+	ForgetLookup(owner string)
 }
 
 // Inspect reports, per size, the stored record of owner's photo. A size
 // the store cannot read is reported with StoreError rather than failing the
 // whole report; Inspect fails only when ctx ends.
 func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
-	r := Report{Owner: owner, Sizes: make([]SizeReport, 0, len(Sizes))}
-	for _, size := range Sizes {
+	r := Report{Owner: owner, Sizes: make([]SizeReport, 0, len(photo.Sizes))}
+	for _, size := range photo.Sizes {
 		if err := ctx.Err(); err != nil {
 			return Report{}, err
 		}
@@ -191,35 +192,33 @@ func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
 		}
 		r.Sizes = append(r.Sizes, sr)
 	}
-	if p, ok := e.opts.Locator.(peeker); ok {
-		if c, ok := p.Peek(owner); ok {
-			r.Autodiscover = &AutodiscoverReport{PhotosURL: c.Settings.ExternalPhotosURL,
-				EcpPhotoURL: c.Settings.ExternalEcpPhotoURL, Redirects: c.Settings.Redirects, CachedUntil: c.Expires}
-			if c.Err != nil {
-				r.Autodiscover.Error = c.Err.Error()
+	for _, src := range e.opts.Sources {
+		if c, ok := src.(lookupCache); ok {
+			if l, ok := c.CachedLookup(owner); ok {
+				r.Autodiscover = &l
+				break
 			}
 		}
 	}
 	return r, nil
 }
 
-// forgetter is the part of the Locator that drops a cached answer;
-// *autodiscover.Client is one.
-type forgetter interface{ Forget(email string) }
-
-// Forget deletes owner's records and timers at every size, and the
-// Locator's cached Autodiscover answer, so that the next request pulls
-// afresh (Exchange's Remove-UserPhoto -ClearMailboxPhotoRecord, on our side).
+// Forget deletes owner's records and timers at every size, and what the
+// sources cache about owner (Exchange's Autodiscover answer), so that the
+// next request pulls afresh (Exchange's Remove-UserPhoto
+// -ClearMailboxPhotoRecord, on our side).
 func (e *Engine) Forget(ctx context.Context, owner string) error {
 	var errs []error
-	for _, size := range Sizes {
+	for _, size := range photo.Sizes {
 		if err := e.opts.Store.Delete(ctx, store.Key{Owner: owner, Size: size}); err != nil {
 			e.stats.StoreErrors.Add(1)
 			errs = append(errs, fmt.Errorf("forgetting %s/%s: %w", owner, size, err))
 		}
 	}
-	if f, ok := e.opts.Locator.(forgetter); ok {
-		f.Forget(owner)
+	for _, src := range e.opts.Sources {
+		if f, ok := src.(lookupForgetter); ok {
+			f.ForgetLookup(owner)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -278,7 +277,7 @@ func (c *WarmCounts) add(o RefreshOutcome) {
 func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (WarmCounts, error) {
 	sizes := opts.Sizes
 	if len(sizes) == 0 {
-		sizes = Sizes
+		sizes = photo.Sizes
 	}
 	n := opts.Concurrency
 	if n <= 0 {

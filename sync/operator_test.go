@@ -7,6 +7,7 @@ import (
 	"time"
 
 	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 func TestRefreshOutcomes(t *testing.T) {
@@ -54,8 +55,8 @@ func TestInspectAndForget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Sizes) != len(psync.Sizes) {
-		t.Fatalf("%d sizes, want %d", len(r.Sizes), len(psync.Sizes))
+	if len(r.Sizes) != len(photo.Sizes) {
+		t.Fatalf("%d sizes, want %d", len(r.Sizes), len(photo.Sizes))
 	}
 	jpeg, etag, _ := e.sim.PhotoBytes(adele, "HR240x240")
 	for _, s := range r.Sizes {

@@ -21,8 +21,8 @@ func TestBrokenAnswersAreNeverStored(t *testing.T) {
 		fault   func(*exchangetest.Server)
 		wantErr string
 	}{
-		{"connection reset", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyReset) }, "master: "},
-		{"truncated body", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyTruncated) }, "master: "},
+		{"connection reset", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyReset) }, "exchange: "},
+		{"truncated body", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyTruncated) }, "exchange: "},
 		{"wrong content type", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyWrongType) }, "not an image"},
 		{"html labelled jpeg", func(s *exchangetest.Server) { s.SetPhotoBodyFault(exchangetest.BodyNotImage) }, "not an image"},
 		{"503", func(s *exchangetest.Server) { s.FailPhotos(http.StatusServiceUnavailable, -1) }, "503"},

@@ -12,13 +12,15 @@ import (
 
 	"photosync/store"
 	psync "photosync/sync"
+	"photosync/sync/directory"
+	"photosync/sync/directory/directorytest"
 	"photosync/sync/exchange/exchangetest"
-	"photosync/sync/ldaptest"
+	"photosync/sync/photo"
 )
 
 // counting wraps a Source and counts the calls that reach it.
-func counting(src psync.Source, n *atomic.Int64) psync.Source {
-	return psync.SourceFunc{SourceName: src.Name(), Func: func(ctx context.Context, owner, size, etag string) (psync.SourceResult, error) {
+func counting(src photo.Source, n *atomic.Int64) photo.Source {
+	return photo.Func{SourceName: src.Name(), Func: func(ctx context.Context, owner, size, etag string) (photo.Result, error) {
 		n.Add(1)
 		return src.Photo(ctx, owner, size, etag)
 	}}
@@ -31,20 +33,20 @@ func TestSourceChain(t *testing.T) {
 		deleted = "megan.bowen@contoso.com" // deleted her mailbox photo on purpose
 		down    = "nestor.wilke@contoso.com"
 	)
-	ldapSrv := ldaptest.Start(t)
+	ldapSrv := directorytest.Start(t)
 	dirPhoto := jpegOf(t, 96, color.RGBA{G: 180, A: 255})
 	for _, m := range []string{adele, nobody, deleted, down} {
-		ldapSrv.AddPerson(ldaptest.Person{UID: strings.Split(m, "@")[0], Mail: m, ThumbnailPhoto: dirPhoto})
+		ldapSrv.AddPerson(directorytest.Person{UID: strings.Split(m, "@")[0], Mail: m, ThumbnailPhoto: dirPhoto})
 	}
-	dir, err := psync.NewDirectory(psync.Directory{URL: ldapSrv.URL, BindDN: ldaptest.BindDN,
-		BindPassword: ldaptest.Password, BaseDN: ldaptest.BaseDN, Timeout: 10 * time.Second})
+	dir, err := directory.New(directory.Options{URL: ldapSrv.URL, BindDN: directorytest.BindDN,
+		BindPassword: directorytest.Password, BaseDN: directorytest.BaseDN, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dir.Close()
 	var dirCalls atomic.Int64
 	e := newEnv(t, envOptions{engine: func(o *psync.Options) {
-		o.Sources = []psync.Source{psync.ExchangeSource{Locator: o.Locator, Master: o.Master}, counting(dir, &dirCalls)}
+		o.Sources = append(o.Sources, counting(dir, &dirCalls))
 	}})
 	e.sim.AddUser(exchangetest.User{Email: deleted, Name: "Megan Bowen", ADThumbnail: true, Deleted: true})
 	e.sim.AddUser(exchangetest.User{Email: down, Name: "Nestor Wilke", Photo: true})
@@ -95,45 +97,5 @@ func TestSourceChain(t *testing.T) {
 				t.Errorf("stored timer %v, source %q; want %v, %q", rec.Timer.Kind, rec.Source, tt.wantTimer, tt.wantSrc)
 			}
 		})
-	}
-}
-
-// TestTrace checks that Trace reports the answers a pull walks through
-// and stops where a pull stops.
-func TestTrace(t *testing.T) {
-	jpg := jpegOf(t, 8, color.White)
-	says := func(name string, res psync.SourceResult, err error) psync.Source {
-		return psync.SourceFunc{SourceName: name, Func: func(context.Context, string, string, string) (psync.SourceResult, error) {
-			return res, err
-		}}
-	}
-	photo := psync.SourceResult{Status: psync.SourcePhoto, Body: jpg}
-	down := errors.New("connection refused")
-	tests := []struct {
-		name    string
-		sources []psync.Source
-		want    string // source:status or source:error, in order
-	}{
-		{"first photo wins", []psync.Source{says("a", photo, nil), says("b", photo, nil)}, "a:photo"},
-		{"no photo falls through", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceNoPhoto}, nil), says("b", photo, nil)}, "a:no photo b:photo"},
-		{"deleted stops the walk", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceDeleted}, nil), says("b", photo, nil)}, "a:deleted"},
-		{"an error stops the walk", []psync.Source{says("a", psync.SourceResult{}, down), says("b", photo, nil)}, "a:error"},
-		{"bytes that are no image are an error", []psync.Source{says("a", psync.SourceResult{Status: psync.SourcePhoto, Body: []byte("<html>")}, nil), says("b", photo, nil)}, "a:error"},
-		{"nobody has one", []psync.Source{says("a", psync.SourceResult{Status: psync.SourceNoPhoto}, nil)}, "a:no photo"},
-	}
-	for _, tt := range tests {
-		var got []string
-		for _, a := range psync.Trace(context.Background(), tt.sources, "x@contoso.com", "HR96x96") {
-			what := a.Result.Status.String()
-			if a.Err != nil {
-				what = "error"
-			} else if a.Result.Status == psync.SourcePhoto && a.Result.ContentType != "image/jpeg" {
-				what = "photo of type " + a.Result.ContentType
-			}
-			got = append(got, a.Source+":"+what)
-		}
-		if g := strings.Join(got, " "); g != tt.want {
-			t.Errorf("%s: %q, want %q", tt.name, g, tt.want)
-		}
 	}
 }

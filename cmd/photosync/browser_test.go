@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"photosync/web"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +14,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-
-	psync "photosync/sync"
 )
 
 // TestBrowserShowsTheDirectory loads the demo's people page in Debian's
@@ -83,7 +82,7 @@ func TestBrowserShowsTheDirectory(t *testing.T) {
 		outcome := ""
 		for k, v := range r.Response.Headers {
 			if s, ok := v.(string); ok && strings.EqualFold(k, "Cache-Status") {
-				outcome = psync.OutcomeOf(s)
+				outcome = web.OutcomeOf(s)
 			}
 		}
 		mu.Lock()

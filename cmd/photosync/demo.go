@@ -11,8 +11,8 @@ import (
 
 	"photosync/configs"
 	"photosync/oauth"
-	psync "photosync/sync"
 	"photosync/sync/exchange/exchangetest"
+	"photosync/web"
 )
 
 // demoUsers are the simulated Exchange's people: most have a mailbox photo,
@@ -99,9 +99,9 @@ func demo(ctx context.Context, ln net.Listener, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	people := make([]psync.Person, len(demoUsers))
+	people := make([]web.Person, len(demoUsers))
 	for i, u := range demoUsers {
-		people[i] = psync.Person{Email: u.Email, Name: u.Name}
+		people[i] = web.Person{Email: u.Email, Name: u.Name}
 	}
 	fmt.Fprintf(stdout, "photosync demo: Exchange simulator at %s (realm %s)\n", sim.URL(), cfg.S2S.Realm)
 	fmt.Fprintf(stdout, "photosync demo: open %s/ to see the people directory; Ctrl-C to stop\n", base)

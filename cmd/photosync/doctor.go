@@ -17,7 +17,8 @@ import (
 	"photosync/autodiscover"
 	"photosync/configs"
 	"photosync/oauth"
-	psync "photosync/sync"
+	"photosync/sync/exchange"
+	"photosync/sync/photo"
 )
 
 // doctorCmd walks every step of a pull for one mailbox and prints one line
@@ -121,11 +122,10 @@ func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool 
 		return false
 	}
 	chain := len(cfg.Sources) > 1 || !cfg.UsesExchange()
-	var loc psync.Locator
-	var master *psync.Master
+	var x *exchangeParts
 	if cfg.UsesExchange() {
 		var ok bool
-		if loc, master, ok = doctorExchange(ctx, r, cfg, path, email, size, chain); !ok {
+		if x, ok = doctorExchange(ctx, r, cfg, path, email, size, chain); !ok {
 			if chain {
 				r.skipAll(append(cfg.Sources, "chain"))
 			}
@@ -137,25 +137,26 @@ func runDoctor(ctx context.Context, w io.Writer, path, email, size string) bool 
 	if !chain {
 		return !r.failed
 	}
-	return doctorChain(ctx, r, cfg, loc, master, email, size)
+	return doctorChain(ctx, r, cfg, x, email, size)
 }
 
 // doctorExchange walks Exchange's steps: TLS, metadata, Autodiscover, the
 // photo URLs, the token and GetUserPhoto. With more sources in the chain
 // (chained), Exchange having no photo is not a failure: the next source is
 // asked.
-func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, email, size string, chained bool) (psync.Locator, *psync.Master, bool) {
-	skipFrom := func(i int) (psync.Locator, *psync.Master, bool) {
+func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, email, size string, chained bool) (*exchangeParts, bool) {
+	skipFrom := func(i int) (*exchangeParts, bool) {
 		r.skipAll(doctorSteps[i:])
-		return nil, nil, false
+		return nil, false
 	}
 
 	// 1. config
-	issuer, client, err := s2s(cfg, slog.New(slog.DiscardHandler))
+	x, err := newExchange(cfg, slog.New(slog.DiscardHandler), nil, exchangeNoErrorCache)
 	if err != nil {
-		r.fail("config", err.Error(), "s2s.certificate/s2s.key (or s2s.certificates) must be a PEM certificate and its RSA key")
+		r.fail("config", err.Error(), "s2s.certificate/s2s.key (or s2s.certificates) must be a PEM certificate and its RSA key; exchange.autodiscover_domain must be in exchange.allowed_hosts")
 		return skipFrom(1)
 	}
+	issuer, client, loc := x.issuer, x.client, x.locator
 	sources := ""
 	if chained {
 		sources = ", sources " + strings.Join(cfg.Sources, ", ")
@@ -183,7 +184,7 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 	}
 
 	// 3. metadata
-	metaURL := scheme + "://" + host + "/autodiscover/metadata/json/1"
+	metaURL := x.metadataURL
 	md, err := oauth.FetchMetadata(ctx, client, metaURL)
 	if err == nil {
 		err = oauth.CheckExchangeMetadata(md)
@@ -196,15 +197,6 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 	r.pass("metadata", fmt.Sprintf("%s: issuer %s, %d certificate(s); our realm %s", metaURL, md.Issuer, len(md.Certificates()), issuer.Realm()))
 
 	// 4. autodiscover, 5. photo urls
-	loc, err := autodiscover.New(autodiscover.Options{
-		Domain: host, Scheme: scheme, Tokens: issuer, HTTPClient: client,
-		AllowHTTP: cfg.Exchange.AllowHTTP, AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
-		Fallback: cfg.Exchange.AutodiscoverFallback, ErrorTTL: -1,
-	})
-	if err != nil {
-		r.fail("autodiscover", err.Error(), "correct exchange.autodiscover_domain and exchange.allowed_hosts")
-		return skipFrom(4)
-	}
 	settings, err := loc.Lookup(ctx, email)
 	var se *autodiscover.StatusError
 	switch {
@@ -220,7 +212,7 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 		return skipFrom(5)
 	case err != nil:
 		fix := "check exchange.autodiscover_domain, that the mailbox exists, and the Autodiscover virtual directory"
-		if strings.Contains(err.Error(), "outside the allowed hosts") {
+		if errors.Is(err, autodiscover.ErrRefusedURL) {
 			fix = "Autodiscover pointed outside exchange.allowed_hosts; add the host there only if it is yours"
 		}
 		r.fail("autodiscover", err.Error(), fix)
@@ -236,16 +228,14 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 	r.pass("photo urls", fmt.Sprintf("ExternalPhotosUrl %s, ExternalEcpPhotoUrl %s", settings.ExternalPhotosURL, ecp))
 
 	// 6. token, 7. photo
-	m := &psync.Master{Client: client, Tokens: issuer, AllowHTTP: cfg.Exchange.AllowHTTP,
-		AllowedHosts: loc.AllowedHosts(), MaxBytes: int64(cfg.Photos.MaxBytes)}
-	photo, err := m.Check(ctx, settings.ExternalPhotosURL, email, size)
-	var pse *psync.StatusError
+	info, err := x.source.Check(ctx, email, size)
+	var pse *exchange.StatusError
 	switch {
-	case errors.As(err, &pse) && pse.Code == http.StatusUnauthorized:
+	case errors.Is(err, exchange.ErrUnauthorized) && errors.As(err, &pse):
 		ch := oauth.ParseChallenge([]string{pse.WWWAuthenticate}, pse.Diagnostics)
 		r.fail("token", "rejected by GetUserPhoto: "+findings(ch, issuer.Issuer()), tokenFix(ch))
 		return skipFrom(6)
-	case err != nil && pse == nil && !isPhotoContentError(err) && !errors.Is(err, psync.ErrBlankPhoto):
+	case err != nil && !errors.As(err, &pse) && !isPhotoContentError(err):
 		fix := "check that Exchange's photo endpoint is reachable"
 		var ua x509.UnknownAuthorityError
 		var he x509.HostnameError
@@ -260,36 +250,36 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 	}
 	r.pass("token", "accepted by "+settings.ExternalPhotosURL)
 	switch {
-	case errors.Is(err, psync.ErrBlankPhoto) && chained:
-		r.pass("photo", "blank photo: "+email+" deleted their photo on purpose")
-	case errors.Is(err, psync.ErrBlankPhoto):
-		r.fail("photo", "blank photo: "+email+" deleted their photo on purpose; the placeholder is served",
-			"the owner can upload a new photo in Outlook on the web (or Set-UserPhoto on Exchange)")
 	case err != nil:
 		r.fail("photo", err.Error(), "Exchange answered, but not with a photo photosync can serve")
-		return nil, nil, false
-	case photo.Status == http.StatusNotFound && chained:
+		return nil, false
+	case info.Status == photo.StatusDeleted && chained:
+		r.pass("photo", "blank photo: "+email+" deleted their photo on purpose")
+	case info.Status == photo.StatusDeleted:
+		r.fail("photo", "blank photo: "+email+" deleted their photo on purpose; the placeholder is served",
+			"the owner can upload a new photo in Outlook on the web (or Set-UserPhoto on Exchange)")
+	case info.Status == photo.StatusNoPhoto && chained:
 		r.pass("photo", "404: Exchange has no photo for "+email+"; the next source is asked")
-	case photo.Status == http.StatusNotFound:
+	case info.Status == photo.StatusNoPhoto:
 		r.fail("photo", "404: Exchange has no photo for "+email, "upload one in Outlook on the web, or Set-UserPhoto on Exchange")
 	default:
-		r.pass("photo", fmt.Sprintf("%d bytes %s, ETag %q", photo.Size, photo.ContentType, photo.ETag))
+		r.pass("photo", fmt.Sprintf("%d bytes %s, ETag %q", info.Size, info.ContentType, info.ETag))
 	}
-	return loc, m, true
+	return x, true
 }
 
 // doctorChain asks the configured sources in order, as a pull does, and
 // prints what each answered, which were not asked and why, and what is
 // served in the end.
-func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.Locator, master *psync.Master, email, size string) bool {
-	sources, err := buildSources(cfg, loc, master, slog.New(slog.DiscardHandler))
+func doctorChain(ctx context.Context, r *report, cfg configs.Config, x *exchangeParts, email, size string) bool {
+	sources, err := buildSources(cfg, x, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.fail("sources", err.Error(), "correct the section of the source named above")
 		r.skip("chain")
 		return false
 	}
 	defer closeSources(sources)
-	answers := psync.Trace(ctx, sources, email, size)
+	answers := photo.Trace(ctx, sources, email, size)
 	if len(answers) == 0 {
 		r.fail("chain", "sources is empty: nothing is asked", "list at least one source under sources")
 		return false
@@ -304,9 +294,9 @@ func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.L
 		switch {
 		case a.Err != nil:
 			r.fail(a.Source, strings.TrimRight(a.Err.Error(), ": "), sourceFix(a.Source, a.Err))
-		case a.Result.Status == psync.SourcePhoto:
+		case a.Result.Status == photo.StatusPhoto:
 			r.pass(a.Source, fmt.Sprintf("photo: %d bytes %s%s", len(a.Result.Body), a.Result.ContentType, etagNote(a.Result.ETag)))
-		case a.Result.Status == psync.SourceDeleted:
+		case a.Result.Status == photo.StatusDeleted:
 			r.pass(a.Source, email+" deleted their photo on purpose: no other source is asked")
 		default:
 			none = append(none, a.Source)
@@ -322,9 +312,9 @@ func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.L
 	case last.Err != nil:
 		r.fail("chain", "source "+last.Source+" failed: the error timer (photos.error_expiration) starts and no lower source is asked",
 			"fix the "+last.Source+" step above; an outage never falls through to an older or lower photo")
-	case last.Result.Status == psync.SourcePhoto:
+	case last.Result.Status == photo.StatusPhoto:
 		r.pass("chain", "served from "+last.Source+had)
-	case last.Result.Status == psync.SourceDeleted:
+	case last.Result.Status == photo.StatusDeleted:
 		r.fail("chain", "the placeholder is served: "+last.Source+" says the photo was deleted on purpose"+had,
 			"the owner can upload a new photo; photosync does not bring back one they removed")
 	default:
@@ -335,11 +325,11 @@ func doctorChain(ctx context.Context, r *report, cfg configs.Config, loc psync.L
 }
 
 // endedBy says why the walk stopped at a.
-func endedBy(a psync.SourceAnswer) string {
+func endedBy(a photo.Answer) string {
 	switch {
 	case a.Err != nil:
 		return "failed"
-	case a.Result.Status == psync.SourceDeleted:
+	case a.Result.Status == photo.StatusDeleted:
 		return "says the photo was deleted on purpose"
 	}
 	return "answered with a photo"
@@ -368,15 +358,6 @@ func etagNote(etag string) string {
 		return ""
 	}
 	return fmt.Sprintf(", ETag %q", etag)
-}
-
-// closeSources closes the sources that hold connections.
-func closeSources(sources []psync.Source) {
-	for _, s := range sources {
-		if c, ok := s.(interface{ Close() }); ok {
-			c.Close()
-		}
-	}
 }
 
 // findings is what Exchange's challenge says, without the fix (printed on
@@ -409,7 +390,7 @@ func hops(s autodiscover.Settings) string {
 }
 
 func isPhotoContentError(err error) bool {
-	return errors.Is(err, psync.ErrNotImage) || errors.Is(err, psync.ErrTooLarge)
+	return errors.Is(err, photo.ErrNotImage) || errors.Is(err, photo.ErrTooLarge)
 }
 
 func withPort(host string) string {

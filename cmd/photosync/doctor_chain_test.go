@@ -13,16 +13,16 @@ import (
 	"time"
 
 	"photosync/oauth"
+	"photosync/sync/directory/directorytest"
 	"photosync/sync/exchange/exchangetest"
 	"photosync/sync/graph/graphtest"
-	"photosync/sync/ldaptest"
 )
 
 // TestDoctorSourceChain runs photosync doctor on configs whose chain has
 // more than Exchange: each source's answer, the sources not asked and
 // what is served end up in the report (golden files under testdata).
 func TestDoctorSourceChain(t *testing.T) {
-	dirSrv := ldaptest.Start(t)
+	dirSrv := directorytest.Start(t)
 	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
 	for i := range img.Pix {
 		img.Pix[i] = 0x80
@@ -31,16 +31,16 @@ func TestDoctorSourceChain(t *testing.T) {
 	if err := jpeg.Encode(&thumb, img, nil); err != nil {
 		t.Fatal(err)
 	}
-	dirSrv.AddPerson(ldaptest.Person{UID: "adele", Mail: doctorUser, ThumbnailPhoto: thumb.Bytes()})
+	dirSrv.AddPerson(directorytest.Person{UID: "adele", Mail: doctorUser, ThumbnailPhoto: thumb.Bytes()})
 	directory := func(password string) string {
 		return fmt.Sprintf("sources: [exchange, directory]\ndirectory:\n  url: %s\n  bind_dn: %q\n  bind_password: %q\n  base_dn: %q\n",
-			dirSrv.URL, ldaptest.BindDN, password, ldaptest.BaseDN)
+			dirSrv.URL, directorytest.BindDN, password, directorytest.BaseDN)
 	}
 	// ldaps: the directory's certificate comes from a private CA, trusted
 	// through directory.ca_file (written by each run as ldap-ca.pem).
 	ldaps := func(caFile string) string {
 		return fmt.Sprintf("sources: [exchange, directory]\ndirectory:\n  url: %s\n  bind_dn: %q\n  bind_password: %q\n  base_dn: %q\n  ca_file: %q\n",
-			dirSrv.LDAPSURL, ldaptest.BindDN, ldaptest.Password, ldaptest.BaseDN, caFile)
+			dirSrv.LDAPSURL, directorytest.BindDN, directorytest.Password, directorytest.BaseDN, caFile)
 	}
 	noPhoto := func(s *exchangetest.Server) { s.AddUser(exchangetest.User{Email: doctorUser, Name: "Adele Vance"}) }
 
@@ -50,16 +50,16 @@ func TestDoctorSourceChain(t *testing.T) {
 		sources string
 		exit    int
 	}{
-		{"chain_mailbox_photo_wins", nil, directory(ldaptest.Password), 0},
-		{"chain_directory_fallback", noPhoto, directory(ldaptest.Password), 0},
+		{"chain_mailbox_photo_wins", nil, directory(directorytest.Password), 0},
+		{"chain_directory_fallback", noPhoto, directory(directorytest.Password), 0},
 		{"chain_deleted_on_purpose", func(s *exchangetest.Server) {
 			s.SetDeletedBlank(true)
 			s.AddUser(exchangetest.User{Email: doctorUser, Name: "Adele Vance", Deleted: true})
-		}, directory(ldaptest.Password), 1},
+		}, directory(directorytest.Password), 1},
 		{"chain_directory_bad_bind", noPhoto, directory("wrong"), 1},
 		{"chain_directory_ldaps", noPhoto, ldaps("ldap-ca.pem"), 0},
 		{"chain_directory_ldaps_untrusted", noPhoto, ldaps(""), 1},
-		{"chain_exchange_fails", func(s *exchangetest.Server) { s.RemoveUser(doctorUser) }, directory(ldaptest.Password), 1},
+		{"chain_exchange_fails", func(s *exchangetest.Server) { s.RemoveUser(doctorUser) }, directory(directorytest.Password), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 // TestInspectionShowsAutodiscover checks the human output of a report
@@ -15,16 +16,16 @@ func TestInspectionShowsAutodiscover(t *testing.T) {
 	until := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
-		ad   *psync.AutodiscoverReport
+		ad   *photo.Lookup
 		want []string
 		not  []string
 	}{
 		{"none cached", nil, nil, []string{"autodiscover"}},
-		{"answer", &psync.AutodiscoverReport{PhotosURL: "https://mail.contoso.com/EWS/Exchange.asmx/s",
+		{"answer", &photo.Lookup{PhotosURL: "https://mail.contoso.com/EWS/Exchange.asmx/s",
 			EcpPhotoURL: "https://mail.contoso.com/ecp/x", Redirects: []string{"302 https://autodiscover.contoso.com/"}, CachedUntil: until},
 			[]string{"autodiscover (cached until 2026-11-30T12:00:00Z):", "ExternalPhotosUrl   https://mail.contoso.com/EWS/Exchange.asmx/s",
 				"ExternalEcpPhotoUrl https://mail.contoso.com/ecp/x", "via 302 https://autodiscover.contoso.com/"}, nil},
-		{"failure", &psync.AutodiscoverReport{Error: "invalid user\x1b[31m", CachedUntil: until},
+		{"failure", &photo.Lookup{Error: "invalid user\x1b[31m", CachedUntil: until},
 			[]string{`failed: invalid user\x1b[31m`}, []string{"\x1b"}},
 	}
 	for _, tt := range tests {

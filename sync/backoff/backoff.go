@@ -36,7 +36,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("backoff: %s asked to be left alone until %s (%s)", e.Host, e.Until.UTC().Format(time.RFC3339), e.Reason)
+	return fmt.Sprintf("backoff: backing off %s until %s (%s)", e.Host, e.Until.UTC().Format(time.RFC3339), e.Reason)
 }
 
 // Is makes errors.Is(err, ErrBackoff) true.

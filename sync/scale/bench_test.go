@@ -1,4 +1,4 @@
-package sync
+package scale
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"testing"
+
+	"photosync/sync/photo"
 )
 
 // masterJPEG is a 648×648 photo-like JPEG: smooth gradients and an edge.
@@ -36,7 +38,7 @@ func BenchmarkDerive(b *testing.B) {
 		b.Run(size, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := scale(src, pixels(size), 85); err != nil {
+				if _, _, err := Fit(src, photo.Pixels(size), 85); err != nil {
 					b.Fatal(err)
 				}
 			}

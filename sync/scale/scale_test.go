@@ -1,4 +1,4 @@
-package sync
+package scale
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ func TestScaleKeepsAspectAndFormat(t *testing.T) {
 		{"already small", jpgBuf.Bytes(), 648, 120, 240, "image/jpeg", "jpeg"},
 	}
 	for _, tt := range tests {
-		out, ct, err := scale(tt.in, tt.n, 85)
+		out, ct, err := Fit(tt.in, tt.n, 85)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -44,7 +44,7 @@ func TestScaleKeepsAspectAndFormat(t *testing.T) {
 			t.Errorf("%s: %dx%d %s (%s), %v; want %dx%d %s", tt.name, cfg.Width, cfg.Height, format, ct, err, tt.w, tt.h, tt.format)
 		}
 	}
-	if _, _, err := scale([]byte("\xff\xd8\xff not really"), 48, 85); err == nil {
+	if _, _, err := Fit([]byte("\xff\xd8\xff not really"), 48, 85); err == nil {
 		t.Error("a JPEG signature with garbage after it scaled without error")
 	}
 }

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"photosync/admin"
+	"photosync/autodiscover"
+	"photosync/configs"
+	"photosync/oauth"
+	"photosync/store"
+	psync "photosync/sync"
+	"photosync/sync/directory"
+	"photosync/sync/exchange"
+	"photosync/sync/graph"
+	"photosync/sync/photo"
+	"photosync/web"
+)
+
+// This file is the one place photosync is wired from a config: serve, demo,
+// doctor, warm, inspect and forget all build their parts here, so that the
+// Exchange source, the chain and the store are made the same way for all.
+
+// app is photosync wired from a config.
+type app struct {
+	handler http.Handler
+	store   store.Store
+	engine  *psync.Engine // for the operator commands and the admin API
+	metrics *admin.Metrics
+	ready   func(context.Context) error // does the store answer?
+	sources []photo.Source              // closed with the app (LDAP connections)
+}
+
+// Close lets background pulls end (for at most 10s), then closes the store.
+func (a *app) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = a.engine.Wait(ctx)
+	closeSources(a.sources)
+	return a.store.Close()
+}
+
+// build wires every package from cfg. people, when set, get a people page.
+func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []web.Person) (*app, error) {
+	backing, locker, ready, err := openStore(ctx, cfg.Store, log)
+	if err != nil {
+		return nil, err
+	}
+	st := store.Store(backing)
+	if cfg.Store.MemoryLimit > 0 {
+		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+	}
+	eopts := engineOptions(cfg, log)
+	eopts.Store, eopts.Locker = st, locker
+	wopts := web.Options{
+		IdentityHeader: cfg.Identity.Header,
+		TrustedProxies: cfg.Identity.Prefixes,
+		People:         people,
+		Ready:          ready,
+		Upstream:       cfg.UpstreamURL,
+		Logger:         log.With("component", "http"),
+	}
+
+	metrics := admin.NewMetrics()
+	if cfg.Photos.ImportEnabled {
+		var x *exchangeParts
+		if cfg.UsesExchange() {
+			if x, err = newExchange(cfg, log, metrics.Transport); err != nil {
+				backing.Close()
+				return nil, err
+			}
+			checkExchange(ctx, x.client, x.metadataURL, log)
+			metrics.ExportCache("autodiscover", "Autodiscover lookups", x.locator.CacheCounts)
+			metrics.ExportCache("token", "S2S tokens", x.issuer.CacheCounts)
+			wopts.Edit = x.source
+			wopts.Metadata = x.issuer.MetadataHandler()
+		}
+		if eopts.Sources, err = buildSources(cfg, x, log); err != nil {
+			backing.Close()
+			return nil, err
+		}
+	}
+
+	engine, err := psync.New(eopts)
+	if err != nil {
+		closeSources(eopts.Sources)
+		backing.Close()
+		return nil, err
+	}
+	metrics.Export(engine.Stats())
+	h := web.New(engine, wopts)
+	return &app{handler: metrics.Wrap(h, h.Route), store: backing, engine: engine, metrics: metrics, ready: ready, sources: eopts.Sources}, nil
+}
+
+// engineOptions is the engine's part of cfg, without the store and sources.
+func engineOptions(cfg configs.Config, log *slog.Logger) psync.Options {
+	o := psync.Options{
+		ImportEnabled:   cfg.Photos.ImportEnabled,
+		Expiration:      cfg.Photos.Expiration.D(),
+		ErrorExpiration: cfg.Photos.ErrorExpiration.D(),
+		PullTimeout:     cfg.Photos.PullTimeout.D(),
+		ColdDeadline:    cfg.Photos.ColdDeadline.D(),
+		MaxStale:        cfg.Photos.MaxStale.D(),
+		Derive:          cfg.Photos.DeriveSizes,
+		JPEGQuality:     cfg.Photos.JPEGQuality,
+		Logger:          log.With("component", "sync"),
+	}
+	if cfg.Photos.Trigger == configs.TriggerAny {
+		o.Trigger = psync.TriggerAny
+	}
+	return o
+}
+
+// openStore opens the configured store: Redis when store.redis_url is set
+// (with the pull lock), the embedded store otherwise. ready says whether it
+// answers, for /readyz.
+func openStore(ctx context.Context, c configs.Store, log *slog.Logger) (store.Store, psync.Locker, func(context.Context) error, error) {
+	if c.RedisURL != "" {
+		r, err := store.NewRedis(c.RedisURL, store.RedisOptions{Prefix: c.RedisPrefix})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		// Redis may be away at start: photosync serves and pulls without it
+		// (timers kept in memory) and uses it as soon as it answers.
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := r.Ping(pingCtx); err != nil {
+			log.Error("redis unreachable at start; serving without it until it answers", "err", err)
+		}
+		cancel()
+		return r, r, r.Ping, nil
+	}
+	b, err := store.OpenBolt(c.Path, store.BoltOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ready := func(ctx context.Context) error {
+		_, err := b.Get(ctx, store.Key{Owner: "readyz.probe@photosync.invalid", Size: photo.DefaultSize})
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	return b, nil, ready, nil
+}
+
+// exchangeParts is Exchange wired from the config: the S2S issuer, the
+// HTTP client to Exchange, the Autodiscover client and the photo source.
+type exchangeParts struct {
+	issuer      *oauth.Issuer
+	client      *http.Client
+	locator     *autodiscover.Client
+	source      *exchange.Source
+	metadataURL string // Exchange's auth metadata document
+}
+
+// newExchange wires Exchange from cfg. wrap, when set, wraps the transport
+// of the photo calls (the latency histogram); Autodiscover's calls are not
+// wrapped. doctor passes exchangeNoErrorCache so that a retry after a fix
+// asks again.
+func newExchange(cfg configs.Config, log *slog.Logger, wrap func(http.RoundTripper) http.RoundTripper, opts ...func(*autodiscover.Options)) (*exchangeParts, error) {
+	issuer, client, err := s2s(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "https"
+	if cfg.Exchange.AllowHTTP {
+		scheme = "http"
+	}
+	aopts := autodiscover.Options{
+		Domain:       cfg.Exchange.AutodiscoverDomain,
+		Scheme:       scheme,
+		Tokens:       issuer,
+		HTTPClient:   client,
+		AllowHTTP:    cfg.Exchange.AllowHTTP,
+		AllowedHosts: autodiscover.Hosts(cfg.Exchange.AllowedHosts),
+		Fallback:     cfg.Exchange.AutodiscoverFallback,
+		CacheTTL:     cfg.Exchange.AutodiscoverCache.D(),
+		Logger:       log.With("component", "autodiscover"),
+	}
+	for _, o := range opts {
+		o(&aopts)
+	}
+	locator, err := autodiscover.New(aopts)
+	if err != nil {
+		return nil, err
+	}
+	photoClient := client
+	if wrap != nil {
+		c := *client
+		c.Transport = wrap(client.Transport)
+		photoClient = &c
+	}
+	src, err := exchange.New(exchange.Options{
+		Locator:        locator,
+		Tokens:         issuer,
+		Client:         photoClient,
+		AllowHTTP:      cfg.Exchange.AllowHTTP,
+		AllowedHosts:   locator.AllowedHosts(),
+		MaxBytes:       int64(cfg.Photos.MaxBytes),
+		MaxConcurrency: cfg.Exchange.MaxConcurrency,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &exchangeParts{issuer: issuer, client: client, locator: locator, source: src,
+		metadataURL: scheme + "://" + cfg.Exchange.AutodiscoverDomain + "/autodiscover/metadata/json/1"}, nil
+}
+
+// exchangeNoErrorCache makes the Autodiscover client remember no failure.
+func exchangeNoErrorCache(o *autodiscover.Options) { o.ErrorTTL = -1 }
+
+// buildSources turns the sources list into the engine's chain, in order. x
+// is Exchange, wired when the list names it.
+func buildSources(cfg configs.Config, x *exchangeParts, log *slog.Logger) ([]photo.Source, error) {
+	var out []photo.Source
+	fail := func(err error) ([]photo.Source, error) {
+		closeSources(out)
+		return nil, err
+	}
+	for _, name := range cfg.Sources {
+		switch name {
+		case configs.SourceExchange:
+			if x == nil {
+				return fail(errors.New("exchange source: not wired")) // programmer error: build wires it first
+			}
+			out = append(out, x.source)
+		case configs.SourceDirectory:
+			d := cfg.Directory
+			roots, err := trustedRoots("directory.ca_file", d.CAFile)
+			if err != nil {
+				return fail(err)
+			}
+			dir, err := directory.New(directory.Options{
+				URL: d.URL, BindDN: d.BindDN, BindPassword: d.Password(), BaseDN: d.BaseDN,
+				MatchAttributes: d.MatchAttributes, PhotoAttributes: d.PhotoAttributes,
+				Timeout: d.Timeout.D(), PoolSize: d.PoolSize, RootCAs: roots,
+				MaxBytes: int64(cfg.Photos.MaxBytes), Logger: log.With("component", "directory"),
+			})
+			if err != nil {
+				return fail(err)
+			}
+			out = append(out, dir)
+		case configs.SourceGraph:
+			g, err := graphSource(cfg.Graph, int64(cfg.Photos.MaxBytes), log.With("component", "graph"))
+			if err != nil {
+				return fail(err)
+			}
+			out = append(out, g)
+		default:
+			return fail(fmt.Errorf("unknown source %q", name)) // validation rejects it first
+		}
+	}
+	return out, nil
+}
+
+// closeSources closes the sources that hold connections.
+func closeSources(sources []photo.Source) {
+	for _, s := range sources {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		} else if c, ok := s.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
+// graphSource builds the Microsoft Graph source from the graph section:
+// TLS verified against the system roots plus graph.ca_file, and the
+// certificate loaded and checked as s2s's is.
+func graphSource(c configs.Graph, maxBytes int64, log *slog.Logger) (*graph.Source, error) {
+	client, err := verifiedClient("graph.ca_file", c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	opts := graph.Options{
+		Tenant:       c.Tenant,
+		ClientID:     c.ClientID,
+		ClientSecret: c.Secret(),
+		TokenURL:     c.TokenURL,
+		BaseURL:      c.BaseURL,
+		Client:       client,
+		Timeout:      c.Timeout.D(),
+		MaxBytes:     maxBytes,
+		Logger:       log,
+	}
+	if c.Certificate != "" {
+		if opts.Certificate, opts.Key, err = oauth.LoadKeyPair(c.Certificate, c.Key); err != nil {
+			return nil, fmt.Errorf("graph.certificate: %w", err)
+		}
+	}
+	return graph.New(opts)
+}
+
+// s2s loads our signing certificate and builds the token issuer and the
+// HTTP client that talks to Exchange.
+func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, error) {
+	pairs, err := loadPairs(cfg.S2S)
+	if err != nil {
+		return nil, nil, err
+	}
+	issuer, err := oauth.New(oauth.Options{
+		Certificate: pairs[0].Certificate,
+		Key:         pairs[0].Key,
+		Rotation:    pairs[1:],
+		ClockSkew:   cfg.S2S.ClockSkew.D(),
+		Realm:       cfg.S2S.Realm,
+		ClientID:    cfg.S2S.ClientID,
+		Lifetime:    cfg.S2S.TokenLifetime.D(),
+		MetadataURL: metadataURL(cfg),
+		Logger:      log.With("component", "oauth"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := verifiedClient("exchange.ca_file", cfg.Exchange.CAFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	client.Timeout = cfg.Exchange.Timeout.D()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return issuer, client, nil
+}
+
+// trustedRoots is the system roots plus the PEM certificates in file (the
+// config key named by key), for TLS to a server with a private CA.
+func trustedRoots(key, file string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if file == "" {
+		return roots, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, file)
+	}
+	return roots, nil
+}
+
+// verifiedClient is an HTTP client whose TLS trusts the system roots plus
+// the CA file named by key; verification is always on.
+func verifiedClient(key, caFile string) (*http.Client, error) {
+	roots, err := trustedRoots(key, caFile)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConnsPerHost = 32
+	tr.MaxResponseHeaderBytes = 64 << 10
+	return &http.Client{Transport: tr}, nil
+}
+
+// checkExchange reads Exchange's auth metadata document at startup, to say
+// early in the log whether Exchange is reachable and who it is. A failure is
+// logged, not fatal: Exchange may come up after photosync.
+func checkExchange(ctx context.Context, client *http.Client, url string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := oauth.FetchMetadata(ctx, client, url)
+	if err == nil {
+		err = oauth.CheckExchangeMetadata(m)
+	}
+	if err != nil {
+		log.Warn("exchange metadata check failed; photos cannot be pulled until it passes", "url", url, "err", err)
+		return
+	}
+	log.Info("exchange metadata ok", "url", url, "issuer", m.Issuer, "certificates", len(m.Certificates()))
+}
