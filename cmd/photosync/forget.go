@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 func forgetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,6 +22,6 @@ func forgetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := a.engine.Forget(ctx, owner); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "forgot %s at %d sizes: the next request pulls afresh\n", owner, len(psync.Sizes))
+	fmt.Fprintf(stdout, "forgot %s at %d sizes: the next request pulls afresh\n", owner, len(photo.Sizes))
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"photosync/configs"
 	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 // inspection is inspect's JSON output: the engine's report and where the
@@ -149,7 +150,7 @@ func oneEmail(fs *flag.FlagSet, args []string) (string, error) {
 		fmt.Fprintf(fs.Output(), "%s: want --config FILE EMAIL\n", fs.Name())
 		return "", errUsage
 	}
-	owner, err := psync.NormalizeEmail(rest[0])
+	owner, err := photo.NormalizeEmail(rest[0])
 	if err != nil {
 		fmt.Fprintf(fs.Output(), "%s: %q: %v\n", fs.Name(), rest[0], err)
 		return "", errUsage

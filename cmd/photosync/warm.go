@@ -13,6 +13,7 @@ import (
 
 	"photosync/configs"
 	psync "photosync/sync"
+	"photosync/sync/photo"
 )
 
 // errFailed makes a command exit 1 after it has said why itself.
@@ -23,7 +24,7 @@ func warmCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	path := fs.String("config", "", "the admin config file (YAML)")
 	from := fs.String("from", "-", "file of email addresses, one a line (- for stdin)")
 	concurrency := fs.Int("concurrency", 4, "pulls in flight at once")
-	sizes := fs.String("sizes", strings.Join(psync.Sizes, ","), "comma-separated sizes to pull")
+	sizes := fs.String("sizes", strings.Join(photo.Sizes, ","), "comma-separated sizes to pull")
 	force := fs.Bool("force", false, "pull photos whose timer still runs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -103,9 +104,9 @@ func parseSizes(s string) ([]string, error) {
 		if f == "" {
 			continue
 		}
-		size, ok := psync.CanonicalSize(f)
+		size, ok := photo.CanonicalSize(f)
 		if !ok {
-			return nil, fmt.Errorf("unknown size %q (want one of %s)", f, strings.Join(psync.Sizes, " "))
+			return nil, fmt.Errorf("unknown size %q (want one of %s)", f, strings.Join(photo.Sizes, " "))
 		}
 		out = append(out, size)
 	}
@@ -129,7 +130,7 @@ func readEmails(r io.Reader) ([]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		email, err := psync.NormalizeEmail(line)
+		email, err := photo.NormalizeEmail(line)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %q: %w", n, line, err))
 			continue

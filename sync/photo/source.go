@@ -98,8 +98,7 @@ func (f Found) Label() string {
 // Walk asks sources in order for owner's photo at size. The first photo
 // wins; StatusDeleted stops the walk, so a photo its owner removed on
 // purpose is never replaced by an older copy found further down; an error
-// stops the walk too (wrapped with the source's name), so an outage never
-// falls through to a lower source. prevETag is sent only to prevSource, the
+// stops the walk too, so an outage never falls through to a lower source. prevETag is sent only to prevSource, the
 // source that gave the stored copy (the first source when that is not
 // known). observe, when not nil, sees each answer in order.
 func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevETag string, observe func(Answer)) (Found, error) {
@@ -108,22 +107,24 @@ func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevET
 		if src.Name() == prevSource || (prevSource == "" && i == 0) {
 			etag = prevETag
 		}
+		// A source's own errors name it ("exchange: …"); what the walk
+		// itself finds wrong is wrapped with the source's name here.
 		res, err := src.Photo(ctx, owner, size, etag)
 		if err == nil && res.Status == StatusPhoto {
 			ct, ok := Sniff(res.Body)
 			if !ok {
-				err = ErrNotImage
+				err = fmt.Errorf("%s: %w", src.Name(), ErrNotImage)
 			}
 			res.ContentType = ct
 		}
 		if err == nil && res.Status == StatusNotModified && etag == "" {
-			err = fmt.Errorf("%w: not modified although no ETag was sent", ErrBadAnswer)
+			err = fmt.Errorf("%s: %w: not modified although no ETag was sent", src.Name(), ErrBadAnswer)
 		}
 		if observe != nil {
 			observe(Answer{Source: src.Name(), Result: res, Err: err})
 		}
 		if err != nil {
-			return Found{}, fmt.Errorf("source %s: %w", src.Name(), err)
+			return Found{}, err
 		}
 		if res.Status != StatusNoPhoto {
 			return Found{Status: res.Status, Result: res, Source: src.Name()}, nil
