@@ -84,4 +84,3 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 	}
 	return pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer}
 }
-
