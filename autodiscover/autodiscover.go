@@ -89,6 +89,16 @@ func (f TokenFunc) Token(ctx context.Context, user, host string) (string, error)
 	return f(ctx, user, host)
 }
 
+// Defaults of Options.
+const (
+	// DefaultTimeout bounds one HTTP exchange with Exchange when the
+	// caller brings no client of its own (exchange.timeout).
+	DefaultTimeout = 15 * time.Second
+	// DefaultCacheTTL is how long a good answer is kept
+	// (exchange.autodiscover_cache).
+	DefaultCacheTTL = time.Hour
+)
+
 // Options configures a Client. Zero values mean the documented defaults.
 type Options struct {
 	// Domain is host[:port] of the Autodiscover endpoint, without scheme or
@@ -224,7 +234,7 @@ func New(opts Options) (*Client, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	hc := &http.Client{Timeout: 15 * time.Second}
+	hc := &http.Client{Timeout: DefaultTimeout}
 	if opts.HTTPClient != nil {
 		cp := *opts.HTTPClient
 		hc = &cp
@@ -242,7 +252,7 @@ func New(opts Options) (*Client, error) {
 		fallback:   opts.Fallback,
 		resolver:   opts.Resolver,
 		maxEntries: orDefault(opts.MaxEntries, 10000),
-		cacheTTL:   orDefault(opts.CacheTTL, time.Hour),
+		cacheTTL:   orDefault(opts.CacheTTL, DefaultCacheTTL),
 		errorTTL:   orDefault(opts.ErrorTTL, time.Minute),
 		maxHops:    opts.MaxRedirects,
 		timeout:    orDefault(opts.Timeout, time.Minute),

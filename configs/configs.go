@@ -23,6 +23,16 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"photosync/autodiscover"
+	"photosync/oauth"
+	"photosync/store"
+	psync "photosync/sync"
+	"photosync/sync/directory"
+	"photosync/sync/exchange"
+	"photosync/sync/graph"
+	"photosync/sync/photo"
+	"photosync/web"
 )
 
 // Trigger values for photos.trigger.
@@ -208,42 +218,45 @@ const AdminTokenEnv = "PHOTOSYNC_ADMIN_TOKEN"
 
 // SharePointClientID is SharePoint's well-known principal ID, the default
 // s2s.client_id.
-const SharePointClientID = "00000003-0000-0ff1-ce00-000000000000"
+const SharePointClientID = oauth.SharePointID
 
 // Default returns the configuration used for every key the file leaves out.
+// A default that a package applies to its own zero value is taken from that
+// package, so each is written once; the rest (listen addresses, paths, the
+// booleans that default to true) are photosync's own and live here.
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:8080",
 		Photos: Photos{
 			ImportEnabled:   true,
-			Expiration:      Duration(6 * time.Hour),
-			ErrorExpiration: Duration(time.Hour),
+			Expiration:      Duration(psync.DefaultExpiration),
+			ErrorExpiration: Duration(psync.DefaultErrorExpiration),
 			Trigger:         TriggerSelf,
-			MaxBytes:        4 << 20,
-			PullTimeout:     Duration(30 * time.Second),
-			ColdDeadline:    Duration(2 * time.Second),
-			MaxStale:        Duration(7 * 24 * time.Hour),
+			MaxBytes:        photo.DefaultMaxBytes,
+			PullTimeout:     Duration(psync.DefaultPullTimeout),
+			ColdDeadline:    Duration(psync.DefaultColdDeadline),
+			MaxStale:        Duration(psync.DefaultMaxStale),
 			DeriveSizes:     true,
-			JPEGQuality:     85,
+			JPEGQuality:     psync.DefaultJPEGQuality,
 		},
 		Exchange: Exchange{
-			Timeout:              Duration(15 * time.Second),
-			AutodiscoverCache:    Duration(time.Hour),
+			Timeout:              Duration(autodiscover.DefaultTimeout),
+			AutodiscoverCache:    Duration(autodiscover.DefaultCacheTTL),
 			AutodiscoverFallback: true,
-			MaxConcurrency:       16,
+			MaxConcurrency:       exchange.DefaultMaxConcurrency,
 		},
 		S2S: S2S{
 			ClientID:      SharePointClientID,
-			TokenLifetime: Duration(time.Hour),
-			ClockSkew:     Duration(5 * time.Minute),
+			TokenLifetime: Duration(oauth.DefaultLifetime),
+			ClockSkew:     Duration(oauth.DefaultClockSkew),
 		},
-		Store:     Store{Path: "./data", RedisPrefix: "photosync:", MemoryLimit: 64 << 20},
-		Identity:  Identity{Header: "X-Forwarded-Email", TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
+		Store:     Store{Path: "./data", RedisPrefix: store.DefaultPrefix, MemoryLimit: 64 << 20},
+		Identity:  Identity{Header: web.DefaultIdentityHeader, TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
 		Log:       Log{Level: "info", Format: "text"},
 		Admin:     Admin{Listen: "127.0.0.1:9090"},
 		Sources:   []string{SourceExchange},
-		Directory: Directory{Timeout: Duration(5 * time.Second), PoolSize: 4},
-		Graph:     Graph{Timeout: Duration(15 * time.Second)},
+		Directory: Directory{Timeout: Duration(directory.DefaultTimeout), PoolSize: directory.DefaultPoolSize},
+		Graph:     Graph{Timeout: Duration(graph.DefaultTimeout)},
 	}
 }
 

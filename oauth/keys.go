@@ -129,7 +129,7 @@ func GenerateKeyPair(commonName string, validFor time.Duration) (certPEM, keyPEM
 		return nil, nil, fmt.Errorf("oauth: generating key pair: validity %v is not positive", validFor)
 	}
 	now := time.Now()
-	return generateKeyPair(commonName, minKeyBits, now.Add(-defaultSkew), now.Add(validFor))
+	return generateKeyPair(commonName, minKeyBits, now.Add(-DefaultClockSkew), now.Add(validFor))
 }
 
 func generateKeyPair(commonName string, bits int, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {

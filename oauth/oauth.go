@@ -47,10 +47,13 @@ const (
 )
 
 const (
-	// defaultSkew is how far in the past nbf is set unless
+	// DefaultClockSkew is how far in the past nbf is set unless
 	// Options.ClockSkew says otherwise, so a receiver whose clock runs slow
 	// still accepts a fresh token.
-	defaultSkew = 5 * time.Minute
+	DefaultClockSkew = 5 * time.Minute
+	// DefaultLifetime is how long a minted token is valid unless
+	// Options.Lifetime says otherwise.
+	DefaultLifetime = time.Hour
 	// renewBefore is how long before exp a cached token is replaced, so a
 	// token never expires while a request carrying it is in flight.
 	renewBefore = 5 * time.Minute
@@ -159,7 +162,7 @@ func New(opts Options) (*Issuer, error) {
 		bad("clock skew %v is negative", opts.ClockSkew)
 	}
 	if opts.ClockSkew == 0 {
-		opts.ClockSkew = defaultSkew
+		opts.ClockSkew = DefaultClockSkew
 	}
 	if !guidRE.MatchString(opts.Realm) {
 		bad("realm: want a GUID, got %q", opts.Realm)
@@ -171,7 +174,7 @@ func New(opts Options) (*Issuer, error) {
 		bad("client id: want a GUID, got %q", opts.ClientID)
 	}
 	if opts.Lifetime == 0 {
-		opts.Lifetime = time.Hour
+		opts.Lifetime = DefaultLifetime
 	}
 	if opts.Lifetime <= renewBefore {
 		bad("lifetime %v must exceed the %v renewal margin", opts.Lifetime, renewBefore)

@@ -76,7 +76,7 @@ func TestClockSkew(t *testing.T) {
 		}
 		want := skew
 		if want == 0 {
-			want = defaultSkew
+			want = DefaultClockSkew
 		}
 		d := decodeToken(t, tok, i.Metadata())
 		nbf, _ := d.outer["nbf"].(float64)

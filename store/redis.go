@@ -10,6 +10,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// DefaultPrefix starts every Redis key unless RedisOptions.Prefix says
+// otherwise (store.redis_prefix).
+const DefaultPrefix = "photosync:"
+
 // RedisOptions configures OpenRedis.
 type RedisOptions struct {
 	// Prefix starts every key, so that several deployments can share one
@@ -83,7 +87,7 @@ func NewRedis(rawURL string, opts RedisOptions) (*Redis, error) {
 	}
 	r := &Redis{c: redis.NewClient(opt), addr: opt.Addr, prefix: opts.Prefix, now: opts.Now}
 	if r.prefix == "" {
-		r.prefix = "photosync:"
+		r.prefix = DefaultPrefix
 	}
 	if r.now == nil {
 		r.now = time.Now

@@ -50,6 +50,10 @@ type EditURLer interface {
 	EditURL(ctx context.Context, viewer string) (string, error)
 }
 
+// DefaultIdentityHeader carries the viewer unless Options.IdentityHeader
+// names another (identity.header).
+const DefaultIdentityHeader = "X-Forwarded-Email"
+
 // Options configures the HTTP face of an Engine.
 type Options struct {
 	// IdentityHeader carries the signed-in viewer's address, set by the
@@ -103,7 +107,7 @@ func New(e *psync.Engine, opts Options) *Handler {
 		panic("web: New needs an engine")
 	}
 	if opts.IdentityHeader == "" {
-		opts.IdentityHeader = "X-Forwarded-Email"
+		opts.IdentityHeader = DefaultIdentityHeader
 	}
 	log := opts.Logger
 	if log == nil {

@@ -49,6 +49,12 @@ var (
 	ErrAmbiguous = errors.New("directory: more than one entry matches the address")
 )
 
+// Defaults of Options (directory.timeout, directory.pool_size).
+const (
+	DefaultTimeout  = 5 * time.Second
+	DefaultPoolSize = 4
+)
+
 // Options configure a Source. A zero field takes the default its comment
 // states; New is the one place that applies them.
 type Options struct {
@@ -123,10 +129,10 @@ func New(opts Options) (*Source, error) {
 		}
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 5 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 4
+		opts.PoolSize = DefaultPoolSize
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = photo.DefaultMaxBytes

@@ -40,6 +40,10 @@ import (
 // (https://learn.microsoft.com/graph/deployments).
 const DefaultBaseURL = "https://graph.microsoft.com"
 
+// DefaultTimeout bounds one Photo call, token included, unless
+// Options.Timeout says otherwise (graph.timeout).
+const DefaultTimeout = 15 * time.Second
+
 // defaultLogin is the Entra ID host of the default token URL.
 const defaultLogin = "https://login.microsoftonline.com"
 
@@ -141,7 +145,7 @@ func New(o Options) (*Source, error) {
 		base:     base,
 		host:     strings.ToLower(u.Host),
 		client:   &client,
-		timeout:  cmp.Or(o.Timeout, 15*time.Second),
+		timeout:  cmp.Or(o.Timeout, DefaultTimeout),
 		maxBytes: cmp.Or(o.MaxBytes, photo.DefaultMaxBytes),
 		tokens: &oauth.ClientCredentials{
 			TokenURL: o.TokenURL, ClientID: o.ClientID, Secret: o.ClientSecret,
