@@ -7,9 +7,15 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; the
-// module version from the build info is used when it is not.
-var version = "dev"
+// Set at build time with -ldflags "-X main.version=… -X main.revision=…
+// -X main.buildTime=…" where the build has no VCS to stamp (a container
+// build without .git); otherwise the build info's module version,
+// vcs.revision and vcs.time are used.
+var (
+	version   = "dev"
+	revision  = ""
+	buildTime = ""
+)
 
 // versionCmd runs `photosync version`.
 func versionCmd(args []string, stdout, stderr io.Writer) error {
@@ -26,11 +32,20 @@ func versionCmd(args []string, stdout, stderr io.Writer) error {
 type buildDetails struct {
 	version  string // module version or -X main.version
 	revision string // VCS revision, "+dirty" when built from a modified tree; "" unknown
-	time     string // the revision's commit time, RFC 3339; "" unknown
+	time     string // RFC 3339; "" unknown
+	timeKind string // what time is: "commit time" (vcs.time) or "build time" (-X main.buildTime)
 }
 
-func readBuild(bi *debug.BuildInfo) buildDetails {
-	d := buildDetails{version: version}
+func readBuild(bi *debug.BuildInfo) (d buildDetails) {
+	d = buildDetails{version: version, timeKind: "commit time"}
+	defer func() {
+		if d.revision == "" {
+			d.revision = revision
+		}
+		if d.time == "" && buildTime != "" {
+			d.time, d.timeKind = buildTime, "build time"
+		}
+	}()
 	if bi == nil {
 		return d
 	}
@@ -64,8 +79,8 @@ func versionText(bi *debug.BuildInfo) string {
 		rev = unknown
 	}
 	if t == "" {
-		t = unknown
+		t, d.timeKind = unknown, "no build time given"
 	}
-	return fmt.Sprintf("photosync %s\n  revision:    %s\n  commit time: %s\n  go:          %s %s/%s\n",
-		d.version, rev, t, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("photosync %s\n  revision: %s\n  time:     %s (%s)\n  go:       %s %s/%s\n",
+		d.version, rev, t, d.timeKind, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
