@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -13,15 +15,44 @@ import (
 // masked replaces a secret in printed configuration.
 const masked = "********"
 
-// configCmd runs `photosync config check FILE`: it validates FILE and
-// prints the effective configuration, defaults filled in and secrets masked.
+// configCmd runs `photosync config check FILE` and `photosync config
+// example`.
 func configCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && helpArgs(args[:1]) {
+		for _, name := range []string{"config check", "config example"} {
+			writeHelp(stderr, name, newFlags(name, stderr)) // run pointed stderr at stdout
+			fmt.Fprintln(stderr)
+		}
+		return flag.ErrHelp
+	}
+	if len(args) > 0 && args[0] == "example" {
+		return configExampleCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(stderr, "photosync config: want: photosync config check FILE")
+		fmt.Fprintln(stderr, "photosync config: want: photosync config check FILE, or photosync config example")
 		return errUsage
 	}
+	return configCheckCmd(args[1:], stdout, stderr)
+}
+
+// configExampleCmd prints the example config embedded in the binary.
+func configExampleCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("config example", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	_, err := stdout.Write(configs.Example)
+	return err
+}
+
+// configCheckCmd validates FILE and prints the effective configuration,
+// defaults filled in and secrets masked.
+func configCheckCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("config check", stderr)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return errUsage
 	}
 	if fs.NArg() != 1 {

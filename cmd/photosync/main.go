@@ -5,7 +5,11 @@
 //	photosync demo                  run it against an in-process Exchange simulator
 //	photosync doctor --config FILE EMAIL  check every step of a pull for one mailbox
 //	photosync trust --config FILE   print what Exchange needs to trust photosync
+//	photosync keygen --cert FILE --key FILE  write a new S2S key pair and realm
+//	photosync health                check the local /healthz, for a HEALTHCHECK
 //	photosync version               print the version
+//
+// "photosync help" lists every command; "photosync help CMD" describes one.
 //
 // This package is wiring only: flags and the config file become the options
 // of the packages that do the work.
@@ -19,30 +23,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-const usage = `photosync: a pull-on-demand profile-photo proxy in front of Exchange
-
-Usage:
-  photosync serve --config FILE [--check]   run the service (--check: validate the config and exit)
-  photosync demo [--listen ADDR] [--for D]  run against an in-process Exchange simulator
-  photosync doctor --config FILE EMAIL      check every step of a pull for one mailbox
-  photosync trust --config FILE             print what Exchange needs to trust photosync
-  photosync version                         print the version
-  photosync warm --config FILE [--from FILE|-] [--concurrency N] [--sizes A,B] [--force]
-                                            pull photos for a list of people (one email a line)
-  photosync inspect --config FILE EMAIL [--json]   what is stored about one person's photos
-  photosync forget --config FILE EMAIL      clear one person's records so the next request pulls
-  photosync config check FILE               validate FILE and print it, secrets masked
-
-The config file's keys are documented in configs/photosync.example.yaml.
-`
+// usage is the top-level usage, built from the command registry (help.go).
+var usage = topUsage()
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,6 +40,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if args[0] == "help" && len(args) > 1 {
+		// photosync help CMD [SUBCMD] is photosync CMD [SUBCMD] --help.
+		args = append(args[1:len(args):len(args)], "--help")
+	}
+	if len(args) > 1 && helpArgs(args[1:]) {
+		// CMD --help: the command's flag set prints its help (newFlags),
+		// to stdout, and the command stops there with flag.ErrHelp.
+		stderr = stdout
+		if args[0] == "config" && len(args) > 2 && !helpArgs(args[1:2]) {
+			args = []string{"config", args[1], "--help"}
+		} else {
+			args = []string{args[0], "--help"}
+		}
 	}
 	var err error
 	switch args[0] {
@@ -74,9 +73,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = doctorCmd(ctx, args[1:], stdout, stderr)
 	case "trust":
 		err = trustCmd(args[1:], stdout, stderr)
+	case "keygen":
+		err = keygenCmd(args[1:], stdout, stderr)
+	case "health":
+		err = healthCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, versionString())
-		return 0
+		err = versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errFailed):
+	case errors.Is(err, errFailed), errors.Is(err, errUnhealthy):
 		return 1 // the command has said what failed
 	default:
 		fmt.Fprintf(stderr, "photosync: %v\n", err)
@@ -101,19 +103,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 var errUsage = errors.New("usage")
 
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return fmt.Sprintf("photosync %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
 // newFlags returns a flag set that reports its errors to stderr and returns
-// errUsage instead of exiting.
+// errUsage instead of exiting. Its usage is the command's help (help.go):
+// on --help, run has pointed stderr at stdout.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("photosync "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { writeHelp(fs.Output(), name, fs) }
 	return fs
 }
 

@@ -117,7 +117,7 @@ func TestWarm(t *testing.T) {
 	if got := o.sim.PhotoRequests(); got != 200 {
 		t.Errorf("first warm: %d master calls, want 200", got)
 	}
-	if !strings.Contains(errOut, "warm: 200/200 done (failed 0)") || strings.Contains(errOut, "\r") {
+	if !strings.Contains(errOut, "warm: 200/200 done, failed 0") || strings.Contains(errOut, "\r") {
 		t.Errorf("progress off a terminal: want plain lines, got %q", errOut)
 	}
 

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 
 	"photosync/autodiscover"
@@ -73,14 +75,58 @@ func trustCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	writeTrust(stdout, cfg, issuer.Metadata())
+	warning := publicURLWarning(metadataURL(cfg), cfg.S2S.PublicURL != "")
+	if warning != "" {
+		fmt.Fprintf(stderr, "photosync trust: warning: %s\n", warning)
+	}
+	writeTrust(stdout, cfg, issuer.Metadata(), warning)
 	return nil
 }
 
-// writeTrust writes the trust instructions for cfg and our metadata md.
-func writeTrust(w io.Writer, cfg configs.Config, md oauth.Metadata) {
+// Microsoft's references for the lines writeTrust prints.
+const (
+	refNewPartnerApplication = "https://learn.microsoft.com/powershell/module/exchange/new-partnerapplication"
+	refSetPartnerApplication = "https://learn.microsoft.com/powershell/module/exchange/set-partnerapplication"
+	refNewMailUser           = "https://learn.microsoft.com/powershell/module/exchange/new-mailuser"
+	refNewRoleAssignment     = "https://learn.microsoft.com/powershell/module/exchange/new-managementroleassignment"
+	refUserApplication       = "https://learn.microsoft.com/exchange/userapplication-role-exchange-2013-help"
+	refLinkedAccountHowTo    = "https://learn.microsoft.com/skypeforbusiness/deploy/integrate-with-exchange-server/oauth-with-online-and-on-premises"
+)
+
+// publicURLWarning says why Exchange may not reach our metadata document at
+// u, built from s2s.public_url (set: whether it was set), or "" when
+// nothing looks wrong.
+func publicURLWarning(u string, set bool) string {
+	if !set {
+		return fmt.Sprintf("s2s.public_url is unset, so the metadata URL is made from listen (%s), which Exchange cannot reach; set s2s.public_url to the https URL Exchange reaches photosync at", u)
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Sprintf("s2s.public_url does not parse: %v", err)
+	}
+	if p.Scheme != "https" {
+		return fmt.Sprintf("s2s.public_url is %s, not https: Exchange reads partner metadata over https only", p.Scheme)
+	}
+	if h := p.Hostname(); loopback(h) || unspecified(h) {
+		return fmt.Sprintf("s2s.public_url's host %s is this machine's loopback (or no address), which Exchange cannot reach", h)
+	}
+	return ""
+}
+
+func unspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// writeTrust writes the trust instructions for cfg and our metadata md:
+// the commands an Exchange administrator runs, each as Microsoft's cmdlet
+// reference documents it.
+func writeTrust(w io.Writer, cfg configs.Config, md oauth.Metadata, warning string) {
 	u := metadataURL(cfg)
 	psq := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" } // PowerShell single quotes
+	if warning != "" {
+		fmt.Fprintf(w, "WARNING: %s.\n\n", warning)
+	}
 	fmt.Fprintf(w, "photosync's auth metadata document (Exchange must reach it over HTTPS):\n  %s\n\n", u)
 	fmt.Fprintf(w, "issuer: %s\nrealm:  %s\ncertificates published (x5t, newest signs):\n", md.Issuer, cfg.S2S.Realm)
 	for _, k := range md.Keys {
@@ -88,10 +134,28 @@ func writeTrust(w io.Writer, cfg configs.Config, md oauth.Metadata) {
 	}
 	fmt.Fprintf(w, "\nOn an Exchange server, in the Exchange Management Shell (Scripts folder):\n")
 	fmt.Fprintf(w, "  .\\Configure-EnterprisePartnerApplication.ps1 -AuthMetadataUrl %s -ApplicationType SharePoint\n", psq(u))
-	fmt.Fprintf(w, "\nOr, without the script (then assign the RBAC roles yourself):\n")
-	fmt.Fprintf(w, "  New-PartnerApplication -Name 'photosync' -ApplicationIdentifier %s -AuthMetadataUrl %s\n", psq(cfg.S2S.ClientID), psq(u))
+
+	account := "photosync-ApplicationAccount"
+	fmt.Fprintf(w, "\nOr by hand: a linked account for photosync, the UserApplication role for it (partner\n")
+	fmt.Fprintf(w, "applications act on behalf of users through it), and the partner application read\n")
+	fmt.Fprintf(w, "from our metadata document:\n")
+	fmt.Fprintf(w, "  $account = New-MailUser -Name %s -ExternalEmailAddress %s\n", psq(account), psq(account+"@"+exampleDomain(cfg)))
+	fmt.Fprintf(w, "  Set-MailUser -Identity $account.Identity -HiddenFromAddressListsEnabled $true\n")
+	fmt.Fprintf(w, "  New-ManagementRoleAssignment -Role UserApplication -User $account.Identity\n")
+	fmt.Fprintf(w, "  New-PartnerApplication -Name 'photosync' -AuthMetadataUrl %s -LinkedAccount $account.Identity\n", psq(u))
+	fmt.Fprintf(w, "(an existing partner application gets the account with Set-PartnerApplication -Identity 'photosync' -LinkedAccount $account.Identity)\n")
+
+	fmt.Fprintf(w, "\nAlternative, only where an authorization server Exchange trusts (New-AuthServer) vouches for\n")
+	fmt.Fprintf(w, "photosync: the -ApplicationIdentifier form, a different parameter set (never with -AuthMetadataUrl);\n")
+	fmt.Fprintf(w, "Exchange then reads no certificate from photosync:\n")
+	fmt.Fprintf(w, "  New-PartnerApplication -Name 'photosync' -ApplicationIdentifier %s -Realm %s -LinkedAccount $account.Identity\n", psq(cfg.S2S.ClientID), psq(cfg.S2S.Realm))
+
 	fmt.Fprintf(w, "\nAfter adding or removing a certificate in s2s.certificates (and restarting photosync):\n")
 	fmt.Fprintf(w, "  Get-PartnerApplication | Where-Object { $_.AuthMetadataUrl -eq %s } | Set-PartnerApplication -RefreshAuthMetadata\n", psq(u))
+	fmt.Fprintf(w, "\nMicrosoft's references:\n")
+	for _, r := range []string{refNewPartnerApplication, refSetPartnerApplication, refNewMailUser, refNewRoleAssignment, refUserApplication, refLinkedAccountHowTo} {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
 	fmt.Fprintf(w, "\nCheck the whole path for one mailbox with:\n  photosync doctor --config FILE someone@%s\n", exampleDomain(cfg))
 }
 

@@ -60,13 +60,13 @@ func warmCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	a, err := buildQuiet(ctx, cfg, stderr)
+	p := newProgress(stderr)
+	a, err := buildQuiet(ctx, cfg, p.logs()) // log lines go above the bar
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
-	p := newProgress(stderr)
 	counts, err := a.engine.Warm(ctx, owners, psync.WarmOptions{
 		Sizes: sizeList, Concurrency: *concurrency, Force: *force, Progress: p.update,
 	})
@@ -146,56 +146,60 @@ func readEmails(r io.Reader) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// progress shows a warm's progress: a bar redrawn in place on a terminal,
-// otherwise a plain line every tenth of the way.
+// progress shows a warm's progress: on a terminal, a bar with the rate and
+// the time left, redrawn in place on a line it owns (log lines are written
+// above it); otherwise a plain line every tenth of the way.
 type progress struct {
-	mu       stdsync.Mutex
-	w        io.Writer
-	terminal bool
-	last     psync.WarmCounts
-	drawn    time.Time
-	step     int
+	mu    stdsync.Mutex
+	w     io.Writer
+	line  *statusLine // the terminal's last line; nil when not a terminal
+	start time.Time
+	drawn time.Time
+	step  int
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+	p := &progress{w: w, start: time.Now()}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			p.terminal = true
+			p.line = &statusLine{w: w}
 		}
 	}
 	return p
 }
 
+// logs is the writer for the logger while the progress shows.
+func (p *progress) logs() io.Writer {
+	if p.line != nil {
+		return p.line
+	}
+	return p.w
+}
+
 func (p *progress) update(c psync.WarmCounts) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.last = c
-	if p.terminal {
+	elapsed := time.Since(p.start)
+	if p.line != nil {
 		if time.Since(p.drawn) < 100*time.Millisecond && c.Done() < c.Total {
 			return
 		}
 		p.drawn = time.Now()
-		const width = 30
-		filled := 0
-		if c.Total > 0 {
-			filled = width * c.Done() / c.Total
-		}
-		fmt.Fprintf(p.w, "\r[%s%s] %d/%d  failed %d ", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), c.Done(), c.Total, c.Failed)
+		p.line.Set(progressText(c.Done(), c.Total, c.Failed, elapsed, true))
 		return
 	}
 	if p.step == 0 {
 		p.step = max(1, c.Total/10)
 	}
 	if c.Done()%p.step == 0 || c.Done() == c.Total {
-		fmt.Fprintf(p.w, "warm: %d/%d done (failed %d)\n", c.Done(), c.Total, c.Failed)
+		fmt.Fprintln(p.w, progressText(c.Done(), c.Total, c.Failed, elapsed, false))
 	}
 }
 
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.terminal && p.last.Total > 0 {
-		fmt.Fprintln(p.w)
+	if p.line != nil {
+		p.line.Done()
 	}
 }
