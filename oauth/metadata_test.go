@@ -17,8 +17,10 @@ import (
 	"time"
 )
 
-// exchangeDoc renders the Exchange example of PROTOCOLS.md §3.5 for cert,
-// with the given x5t.
+// exchangeDoc renders an Exchange auth metadata document, as Exchange
+// serves it at /autodiscover/metadata/json/1 (realm "*", issuer
+// 00000002-…@*, keys with x5t and the certificate), for cert with the given
+// x5t. See https://learn.microsoft.com/office/dev/add-ins/outlook/inside-the-identity-token.
 func exchangeDoc(cert *x509.Certificate, x5t string) []byte {
 	return fmt.Appendf(nil, `{"id":"_e2a4f5f0-8d5c-4f6e-9d2b-6a0b6d1c2e3f","version":"1.0","name":"Exchange","realm":"*",
  "serviceName":"00000002-0000-0ff1-ce00-000000000000",
@@ -29,7 +31,8 @@ func exchangeDoc(cert *x509.Certificate, x5t string) []byte {
 		x5t, base64.StdEncoding.EncodeToString(cert.Raw))
 }
 
-// sharePointDoc renders the live SharePoint example of PROTOCOLS.md §3.5.
+// sharePointDoc renders a SharePoint metadata document in the shape a live
+// farm serves it: camel-case keyValue, usage "Signing", no x5t.
 func sharePointDoc(cert *x509.Certificate, realm string) []byte {
 	return fmt.Appendf(nil, `{"issuer":"00000003-0000-0ff1-ce00-000000000000@%s",
  "keys":[{"keyValue":{"type":"x509certificate","value":%q},"usage":"Signing"}],

@@ -28,7 +28,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"photosync/autodiscover"
 	psync "photosync/sync"
 	"photosync/sync/photo"
 )
@@ -43,7 +42,7 @@ type Person struct {
 // (for Exchange: the viewer's ExternalEcpPhotoUrl, Outlook on the web's
 // photo upload page). It is called once per /photos/edit request, on the
 // request's ctx, so it should answer from a cache when it can. An error
-// that wraps autodiscover.ErrNoEcpPhotoURL says the viewer's settings were
+// that wraps photo.ErrNoEditURL says the viewer's settings were
 // found but name no upload page; any other error, that they could not be
 // found.
 type EditURLer interface {
@@ -422,7 +421,7 @@ func (h *Handler) edit(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "photo import is off: photos are changed in Exchange")
 	}
 	target, err := h.opts.Edit.EditURL(c.Request().Context(), viewer)
-	if errors.Is(err, autodiscover.ErrNoEcpPhotoURL) {
+	if errors.Is(err, photo.ErrNoEditURL) {
 		return echo.NewHTTPError(http.StatusBadGateway, "Exchange gave no photo upload page").WithInternal(err)
 	}
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"photosync/autodiscover"
+	"photosync/sync/photo"
 	"photosync/web"
 )
 
@@ -170,7 +170,7 @@ func TestPlaceholderForNoPhoto(t *testing.T) {
 }
 
 func TestEdit(t *testing.T) {
-	noPage := fmt.Errorf("settings for %s: %w", adele, autodiscover.ErrNoEcpPhotoURL)
+	noPage := fmt.Errorf("settings for %s: %w", adele, photo.ErrNoEditURL)
 	tests := []struct {
 		name     string
 		edit     web.EditURLer // nil: the env's, which knows ecpURL

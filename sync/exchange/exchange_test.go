@@ -524,8 +524,8 @@ func TestLookupCache(t *testing.T) {
 	if err != nil || edit != want.EcpPhotoURL {
 		t.Errorf("EditURL = %q, %v", edit, err)
 	}
-	if _, err := s.EditURL(context.Background(), "c@contoso.com"); !errors.Is(err, autodiscover.ErrNoEcpPhotoURL) {
-		t.Errorf("EditURL without ExternalEcpPhotoUrl = %v, want ErrNoEcpPhotoURL", err)
+	if _, err := s.EditURL(context.Background(), "c@contoso.com"); !errors.Is(err, autodiscover.ErrNoEcpPhotoURL) || !errors.Is(err, photo.ErrNoEditURL) {
+		t.Errorf("EditURL without ExternalEcpPhotoUrl = %v, want ErrNoEcpPhotoURL and photo.ErrNoEditURL", err)
 	}
 
 	// A Locator without a visible cache: nothing to show or forget.

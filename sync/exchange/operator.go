@@ -2,20 +2,27 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"photosync/autodiscover"
 	"photosync/sync/photo"
 )
 
 // EditURL returns viewer's ExternalEcpPhotoUrl, Outlook on the web's photo
 // upload page, which SharePoint's "change photo" link opens. An answer
-// without one is autodiscover.ErrNoEcpPhotoURL.
+// without one wraps photo.ErrNoEditURL (and autodiscover.ErrNoEcpPhotoURL,
+// which says how an Exchange admin fills it in).
 func (s *Source) EditURL(ctx context.Context, viewer string) (string, error) {
 	settings, err := s.locator.Lookup(ctx, viewer)
 	if err != nil {
 		return "", err
 	}
-	return settings.EcpPhotoURL()
+	u, err := settings.EcpPhotoURL()
+	if errors.Is(err, autodiscover.ErrNoEcpPhotoURL) {
+		return "", fmt.Errorf("exchange: %w: %w", photo.ErrNoEditURL, err)
+	}
+	return u, err
 }
 
 // CachedLookup returns what the Locator's cache holds for owner, without

@@ -1,6 +1,14 @@
 package photo
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNoEditURL is returned (wrapped) when an owner's settings were found
+// but name no page where they can change their photo (for Exchange: no
+// ExternalEcpPhotoUrl).
+var ErrNoEditURL = errors.New("photo: no photo upload page")
 
 // Lookup is what a source found out, and caches, about where one owner's
 // photos live (for Exchange: the Autodiscover answer), as operators' tools
