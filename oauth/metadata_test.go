@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"photosync/internal/testclock"
 	"slices"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func TestParseMetadataRejects(t *testing.T) {
 }
 
 func TestMetadataHandler(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	const metadataURL = "https://photosync.contoso.com/_layouts/15/metadata/json/1"
 	i := newTestIssuer(t, clock, func(o *Options) { o.MetadataURL = metadataURL })
 	srv := httptest.NewServer(i.MetadataHandler())

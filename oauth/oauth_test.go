@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"photosync/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
@@ -18,51 +19,7 @@ import (
 
 const testRealm = "6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b"
 
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// newTestKeyPair generates a fresh certificate and key.
-func newTestKeyPair(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
-	t.Helper()
-	certPEM, keyPEM, err := GenerateKeyPair("photosync test", 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := pem.Decode(keyPEM)
-	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, k.(*rsa.PrivateKey)
-}
-
-// newTestIssuer returns an Issuer with a fresh key pair, testRealm and the
-// given clock; edit may change the options first.
-func newTestIssuer(t *testing.T, clock *fakeClock, edit func(*Options)) *Issuer {
+func newTestIssuer(t *testing.T, clock *testclock.Clock, edit func(*Options)) *Issuer {
 	t.Helper()
 	cert, key := newTestKeyPair(t)
 	opts := Options{Certificate: cert, Key: key, Realm: testRealm, Now: clock.Now}
@@ -171,7 +128,7 @@ func TestTokenClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testclock.New()
 			i := newTestIssuer(t, clock, tt.edit)
 			if got := i.Issuer(); got != tt.wantIss {
 				t.Errorf("Issuer() = %q, want %q", got, tt.wantIss)
@@ -225,7 +182,7 @@ func TestTokenClaims(t *testing.T) {
 }
 
 func TestTokenCache(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	i := newTestIssuer(t, clock, nil)
 	ctx := context.Background()
 	token := func(user, host string) string {
@@ -284,7 +241,7 @@ func TestTokenCache(t *testing.T) {
 }
 
 func TestTokenCacheBounded(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	i := newTestIssuer(t, clock, func(o *Options) { o.CacheSize = 3 })
 	for n := range 10 {
 		if _, err := i.Token(context.Background(), fmt.Sprintf("u%d@contoso.com", n), "mail.contoso.com"); err != nil {
@@ -300,7 +257,7 @@ func TestTokenCacheBounded(t *testing.T) {
 }
 
 func TestTokenConcurrent(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	i := newTestIssuer(t, clock, nil)
 	users := []string{"a@contoso.com", "b@contoso.com", "c@contoso.com"}
 	const workers, calls = 8, 10
@@ -335,7 +292,7 @@ func TestTokenConcurrent(t *testing.T) {
 }
 
 func TestTokenRejectsBadInput(t *testing.T) {
-	i := newTestIssuer(t, newFakeClock(), nil)
+	i := newTestIssuer(t, testclock.New(), nil)
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -390,4 +347,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newTestKeyPair generates a fresh certificate and key.
+func newTestKeyPair(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	certPEM, keyPEM, err := GenerateKeyPair("photosync test", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := pem.Decode(keyPEM)
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, k.(*rsa.PrivateKey)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"photosync/internal/testclock"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func pairFrom(t *testing.T, notBefore time.Time) KeyPair {
 }
 
 func TestRotationPublishesAllSignsWithNewest(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	base := clock.Now().Add(-24 * time.Hour)
 	old, newest, middle := pairFrom(t, base), pairFrom(t, base.Add(2*time.Hour)), pairFrom(t, base.Add(time.Hour))
 	tests := []struct {
@@ -67,7 +68,7 @@ func TestRotationPublishesAllSignsWithNewest(t *testing.T) {
 }
 
 func TestClockSkew(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	for _, skew := range []time.Duration{0, 2 * time.Minute, 15 * time.Minute} {
 		i := newTestIssuer(t, clock, func(o *Options) { o.ClockSkew = skew })
 		tok, err := i.Token(context.Background(), "adele@contoso.com", "mail.contoso.com")
@@ -90,7 +91,7 @@ func TestClockSkew(t *testing.T) {
 }
 
 func TestRotationRejectsMismatchedPair(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New()
 	a, b := pairFrom(t, clock.Now()), pairFrom(t, clock.Now())
 	cert, key := newTestKeyPair(t)
 	_, err := New(Options{Certificate: cert, Key: key, Realm: testRealm, Rotation: []KeyPair{{Certificate: a.Certificate, Key: b.Key}}})
