@@ -23,7 +23,7 @@ func TestParseChallenge(t *testing.T) {
 				return c.Realm == "6e5b2c1a-3f4d-4c8e-9a1b-2c3d4e5f6a7b" && c.ClientID == ExchangeID && c.Error == "invalid_token" && c.ErrorDescription == `a "quoted" word`
 			}},
 		{"control characters cleaned", []string{"Bearer client_id=\"a\x1bb\""}, "1;reason=\"x\ny\"",
-			func(c Challenge) bool { return c.ClientID == "a?b" && c.DiagReason == "x?y" }},
+			func(c Challenge) bool { return c.ClientID == "a?b" && c.DiagReason == "x y" }},
 		{"garbage", []string{`"=,,;Bearer`, "", "Bearer ==="}, ";;;=",
 			func(c Challenge) bool { return c.ClientID == "" && c.DiagReason == "" }},
 	}

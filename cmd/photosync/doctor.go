@@ -16,6 +16,7 @@ import (
 
 	"photosync/autodiscover"
 	"photosync/configs"
+	"photosync/internal/untrusted"
 	"photosync/oauth"
 	"photosync/sync/exchange"
 	"photosync/sync/photo"
@@ -93,15 +94,9 @@ func (r *report) note(step, observed string) {
 	fmt.Fprintf(r.w, "SKIP  %-12s %s\n", step, oneLine(observed))
 }
 
-// oneLine makes text from outside (errors, headers) one printable line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine makes text from outside (errors, headers) one printable line;
+// doctor shows errors whole, so the bound is generous.
+func oneLine(s string) string { return untrusted.Text(s, 4000) }
 
 var doctorSteps = []string{"config", "tls", "metadata", "autodiscover", "photo urls", "token", "photo"}
 

@@ -9,11 +9,11 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"photosync/configs"
+	"photosync/internal/untrusted"
 	psync "photosync/sync"
 	"photosync/sync/photo"
 )
@@ -85,12 +85,9 @@ func writeInspection(w io.Writer, in inspection) error {
 	return nil
 }
 
-// escaped quotes what came from the master as Go would, without the quotes,
-// so that no control character reaches the terminal.
-func escaped(s string) string {
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
-}
+// escaped makes what came from the master one printable line, so that no
+// control character reaches the terminal.
+func escaped(s string) string { return untrusted.Text(s, 0) }
 
 func dash(s string) string {
 	if s == "" {

@@ -15,8 +15,9 @@ import (
 // positive.
 const DefaultLimit = 300
 
-// Text returns s trimmed, with every control character, invalid UTF-8 byte
-// or other unprintable rune replaced by '?', cut to at most limit characters
+// Text returns s trimmed, on one line (tabs and line breaks become spaces),
+// with every other control character, invalid UTF-8 byte or unprintable
+// rune replaced by '?', cut to at most limit characters
 // (DefaultLimit when limit <= 0). A cut value ends in "…" so a reader knows
 // there was more.
 func Text(s string, limit int) string {
@@ -34,7 +35,10 @@ func Text(s string, limit int) string {
 		}
 		r, w := utf8.DecodeRuneInString(s[i:])
 		i += w
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			r = ' '
+		case r == utf8.RuneError || !unicode.IsPrint(r):
 			r = '?'
 		}
 		b.WriteRune(r)

@@ -10,7 +10,8 @@ func TestText(t *testing.T) {
 	}{
 		{"plain", 0, "plain"},
 		{"  padded \t", 0, "padded"},
-		{"a\r\nb\x1b[31m", 0, "a??b?[31m"},
+		{"a\r\nb\x1b[31m", 0, "a  b?[31m"},
+		{"tab\there", 0, "tab here"},
 		{"Adèle", 0, "Adèle"},
 		{"bad\xffutf8", 0, "bad?utf8"},
 		{"line\u2028sep", 0, "line?sep"},
