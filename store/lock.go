@@ -52,7 +52,7 @@ func (r *Redis) TryLock(ctx context.Context, key Key, ttl time.Duration) (releas
 	token := hex.EncodeToString(b[:])
 	name := r.lockKey(key)
 	ok, err := r.c.SetNX(ctx, name, token, ttl).Result()
-	r.observe(err)
+	r.observe(err, true)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: lock %s: %w", key, err)
 	}

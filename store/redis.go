@@ -229,7 +229,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 		// A short-lived write: only a master with room accepts it.
 		err = r.c.Set(ctx, r.prefix+"ping:{"+r.origin+"}", "1", 10*time.Second).Err()
 	}
-	r.observe(err)
+	r.observe(err, true)
 	if err != nil {
 		if redis.IsReadOnlyError(err) || redis.IsOOMError(err) {
 			return fmt.Errorf("store: redis at %s refuses writes: %w", r.where(), err)
@@ -292,10 +292,10 @@ func fitPolicy(p string) bool { return strings.HasPrefix(p, "allkeys-") }
 // where names the hosts of the store for errors.
 func (r *Redis) where() string { return strings.Join(r.target.Addrs, ",") }
 
-// observe records what a command's outcome says about Redis, logging and
+// observe records what a command's outcome (a write or not) says about Redis, logging and
 // waking Notify only when that changes. Answers that are errors (redis.Nil,
 // WRONGTYPE…) still mean Redis is up.
-func (r *Redis) observe(err error) {
+func (r *Redis) observe(err error, write bool) {
 	next := redisUp
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
@@ -312,6 +312,9 @@ func (r *Redis) observe(err error) {
 	}
 	r.mu.Lock()
 	prev := r.state
+	if next == redisUp && !write && prev == redisReadOnly {
+		next = prev // a read says nothing about writes
+	}
 	r.state = next
 	r.mu.Unlock()
 	if prev == next {
@@ -348,7 +351,7 @@ func (r *Redis) Get(ctx context.Context, key Key) (Record, error) {
 		return Record{}, err
 	}
 	v, err := r.c.HMGet(ctx, r.recordKey(key), "meta", "body").Result()
-	r.observe(err)
+	r.observe(err, false)
 	// An unanswered read must never read as "not found".
 	if err != nil {
 		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
@@ -385,7 +388,7 @@ func (r *Redis) Put(ctx context.Context, key Key, rec Record) error {
 		return err
 	}
 	err = r.c.HSet(ctx, r.recordKey(key), "meta", m, "body", rec.Body).Err()
-	r.observe(err)
+	r.observe(err, true)
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
@@ -400,7 +403,7 @@ func (r *Redis) Delete(ctx context.Context, key Key) error {
 		return err
 	}
 	err := r.c.Del(ctx, r.recordKey(key)).Err()
-	r.observe(err)
+	r.observe(err, true)
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
@@ -413,7 +416,7 @@ func (r *Redis) Delete(ctx context.Context, key Key) error {
 // the message has lost its subscription too, and flushes when it is back.
 func (r *Redis) publish(ctx context.Context, key Key) {
 	err := r.c.Publish(ctx, r.channel, r.origin+" "+key.Owner+"/"+key.Size).Err()
-	r.observe(err)
+	r.observe(err, true)
 }
 
 // Close implements Store: it closes the connections.

@@ -142,18 +142,24 @@ func MaskURL(rawURL string) string {
 	if err != nil {
 		return masked
 	}
+	info := ""
 	if u.User != nil {
+		info = masked + "@"
 		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), masked)
-		} else {
-			u.User = url.User(masked)
+			info = url.User(u.User.Username()).String() + ":" + masked + "@"
 		}
+		u.User = nil
 	}
 	if q := u.Query(); q.Has("password") {
-		q.Set("password", masked)
-		u.RawQuery = q.Encode()
+		q.Set("password", "MASKED")
+		u.RawQuery = strings.Replace(q.Encode(), "password=MASKED", "password="+masked, 1)
 	}
-	return u.String()
+	out := u.String()
+	if info != "" {
+		scheme, rest, _ := strings.Cut(out, "://")
+		out = scheme + "://" + info + rest
+	}
+	return out
 }
 
 // hideSecrets drops the URL from a *url.Error (its message quotes the

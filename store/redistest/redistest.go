@@ -41,8 +41,9 @@ const startBound = 20 * time.Second
 type Server struct {
 	Addr string // 127.0.0.1:port
 	Dir  string // its own folder: config, log, dump.rdb
+	mu   sync.Mutex
 	cmd  *exec.Cmd
-	once sync.Once
+	args []string // to start it again
 }
 
 // Port returns the server's port.
@@ -66,9 +67,32 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 
 // Kill stops the server at once (SIGKILL), as a crash would.
 func (s *Server) Kill() {
-	s.once.Do(func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Restart starts a killed server again, on the same port and folder, and
+// waits until it listens.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	err := s.cmd.Start()
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatalf("restarting %s: %v", s.args[0], err)
+	}
+	waitFor(t, "the restarted server to listen", func() bool {
+		c, err := net.Dial("tcp", s.Addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	})
 }
 
@@ -155,6 +179,7 @@ func start(t testing.TB, bin string, ping bool, config ...string) *Server {
 	if filepath.Base(bin) == "redis-sentinel" {
 		args = []string{conf, "--sentinel"}
 	}
+	s.args = append([]string{bin}, args...)
 	s.cmd = exec.Command(bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
