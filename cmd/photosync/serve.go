@@ -73,6 +73,19 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// redisOptions is the one place a config becomes store.RedisOptions; config
+// check parses the URL with the same options.
+func redisOptions(c configs.Store, log *slog.Logger) store.RedisOptions {
+	return store.RedisOptions{
+		Mode:        store.RedisMode(c.RedisMode),
+		Prefix:      c.RedisPrefix,
+		CAFile:      c.RedisCAFile,
+		Certificate: c.RedisCertificate,
+		Key:         c.RedisKey,
+		Logger:      log.With("component", "store"),
+	}
+}
+
 // app is photosync wired from a config.
 type app struct {
 	handler http.Handler
@@ -98,7 +111,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 	var locker psync.Locker
 	var ready func(context.Context) error // does the store answer?
 	if cfg.Store.RedisURL != "" {
-		r, err := store.NewRedis(cfg.Store.RedisURL, store.RedisOptions{Prefix: cfg.Store.RedisPrefix})
+		r, err := store.NewRedis(cfg.Store.RedisURL, redisOptions(cfg.Store, log))
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +139,11 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []p
 	}
 	st := store.Store(backing)
 	if cfg.Store.MemoryLimit > 0 {
-		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+		var hopts store.HotOptions
+		if cfg.Store.RedisURL != "" {
+			hopts.MemoryTTL = cfg.Store.MemoryTTL.D()
+		}
+		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), hopts)
 	}
 
 	eopts := psync.Options{
