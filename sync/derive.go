@@ -87,8 +87,8 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		e.stats.Derived.Add(1)
 		e.log.Info("size derived", "owner", key.Owner, "size", key.Size, "bytes", len(body), "elapsed", time.Since(started))
 	}
-	e.put(key, next)
-	return pullResult{rec: next, status: status, failed: next.Timer.Kind == store.TimerError}
+	storeErr := e.put(key, next)
+	return pullResult{rec: next, status: status, failed: next.Timer.Kind == store.TimerError, storeErr: storeErr}
 }
 
 // scale fits img within n×n, keeping its aspect ratio and never enlarging

@@ -52,7 +52,8 @@ type TokenSource interface {
 
 // Locker is the cross-replica pull lock; *store.Redis is one. TryLock does
 // not wait: acquired is false while another replica holds the lock for key.
-// A lock ends by release or after ttl, whichever comes first.
+// The lock is a lease of ttl that its holder renews until release, so a
+// holder that dies frees it at most ttl later.
 type Locker interface {
 	TryLock(ctx context.Context, key store.Key, ttl time.Duration) (release func(), acquired bool, err error)
 }
@@ -440,12 +441,17 @@ const storeTimeout = 5 * time.Second
 // store.
 const peerPoll = 25 * time.Millisecond
 
+// pullLease is the pull lock's lease: short, since a dead holder costs the
+// others up to one lease, and renewed by the holder while its pull runs.
+const pullLease = 3 * time.Second
+
 type pullResult struct {
 	rec         store.Record
-	status      int  // the master's answer: 200, 304 or 404; 0 when not asked
-	failed      bool // the pull failed: rec is the last good copy, if any
-	peer        bool // another replica pulled; rec is its result
-	peerTimeout bool // another replica holds the lock and did not finish in time
+	status      int   // the master's answer: 200, 304 or 404; 0 when not asked
+	failed      bool  // the pull failed: rec is the last good copy, if any
+	peer        bool  // another replica pulled; rec is its result
+	peerTimeout bool  // another replica holds the lock and did not finish in time
+	storeErr    error // the outcome could not be stored (the viewer is still answered)
 }
 
 // pull runs one pull of key and stores its outcome. It runs inside the
@@ -463,14 +469,18 @@ func (e *Engine) pull(key store.Key) pullResult {
 	// The lock covers derived sizes too: the master copy has a lock of its
 	// own, and one replica scaling a size saves the others the work.
 	if e.opts.Locker != nil {
-		release, acquired, err := e.opts.Locker.TryLock(ctx, key, e.opts.PullTimeout+storeTimeout)
+		release, acquired, err := e.opts.Locker.TryLock(ctx, key, pullLease)
+		if err == nil && !acquired {
+			e.stats.PeerWaits.Add(1)
+			var r pullResult
+			if r, release = e.awaitPeer(ctx, key, prev); release == nil {
+				return r
+			}
+		}
 		switch {
 		case err != nil:
 			// No shared store, no shared lock: pull alone.
 			e.storeFailed(err)
-		case !acquired:
-			e.stats.PeerWaits.Add(1)
-			return e.awaitPeer(ctx, key, prev)
 		default:
 			defer release()
 			// The holder before us may have finished just now.
@@ -496,20 +506,25 @@ func (e *Engine) settled(rec store.Record, found bool) (pullResult, bool) {
 }
 
 // awaitPeer waits for another replica's pull of key to land in the store,
-// for as long as a pull may take.
-func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record) pullResult {
+// for as long as a pull may take. It retries the lock as it goes: when the
+// holder's lease ends without a result (the holder died), release is the
+// lock, now ours, and the caller pulls.
+func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record) (r pullResult, release func()) {
 	tick := time.NewTicker(peerPoll)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return pullResult{rec: prev, peerTimeout: true}
+			return pullResult{rec: prev, peerTimeout: true}, nil
 		case <-tick.C:
 		}
 		if rec, found := e.load(ctx, key); found {
 			if r, done := e.settled(rec, found); done {
-				return r
+				return r, nil
 			}
+		}
+		if release, ok, err := e.opts.Locker.TryLock(ctx, key, pullLease); err == nil && ok {
+			return pullResult{}, release
 		}
 	}
 }
@@ -556,20 +571,22 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
-	e.put(key, next)
-	return pullResult{rec: next, status: res.status, failed: pullErr != nil}
+	storeErr := e.put(key, next)
+	return pullResult{rec: next, status: res.status, failed: pullErr != nil, storeErr: storeErr}
 }
 
 // put stores a pull's outcome. The pull's own deadline may be what ended
 // it, so the write (above all of an error timer) has a context of its own.
-func (e *Engine) put(key store.Key, rec store.Record) {
+func (e *Engine) put(key store.Key, rec store.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := e.opts.Store.Put(ctx, key, rec); err != nil {
+	err := e.opts.Store.Put(ctx, key, rec)
+	if err != nil {
 		e.storeFailed(err)
 	} else {
 		e.storeUp()
 	}
+	return err
 }
 
 // fetch asks the sources in order (Options.Sources, or Exchange alone),
