@@ -184,10 +184,28 @@ type CertificatePair struct {
 
 // Store says where photos are kept.
 type Store struct {
-	Path        string   `yaml:"path"`         // folder of the embedded store. Default: ./data
-	RedisURL    string   `yaml:"redis_url"`    // when set, Redis holds records, bytes and timers
-	RedisPrefix string   `yaml:"redis_prefix"` // starts every key. Default: photosync:
-	MemoryLimit ByteSize `yaml:"memory_limit"` // bound of the in-memory hot layer. Default: 64MiB
+	Path string `yaml:"path"` // folder of the embedded store. Default: ./data
+	// RedisURL, when set, makes Redis hold records, bytes, timers and the
+	// pull lock: redis://[user:pass@]host:port/db for one node,
+	// …?master_name=NAME&addr=host:port&addr=… for Sentinel (the hosts are
+	// sentinels), …?addr=host:port&addr=… for a Cluster; rediss:// for TLS.
+	RedisURL string `yaml:"redis_url"`
+	// RedisMode forces how RedisURL is read: auto, single, sentinel or
+	// cluster (e.g. a Cluster reached through one seed). Default: auto
+	RedisMode   string `yaml:"redis_mode"`
+	RedisPrefix string `yaml:"redis_prefix"` // starts every key and the invalidation channel. Default: photosync:
+	// RedisCAFile is a PEM file of the CAs that sign Redis' certificate
+	// (rediss:// only). Default: the system's roots
+	RedisCAFile string `yaml:"redis_ca_file"`
+	// RedisCertificate and RedisKey are the PEM client certificate and key
+	// for a Redis with tls-auth-clients. Both or neither. Default: none
+	RedisCertificate string   `yaml:"redis_certificate"`
+	RedisKey         string   `yaml:"redis_key"`
+	MemoryLimit      ByteSize `yaml:"memory_limit"` // bound of the in-memory hot layer. Default: 64MiB
+	// MemoryTTL bounds how long, with Redis, a photo is served from memory
+	// while this replica is not subscribed to the others' changes.
+	// Default: 30s
+	MemoryTTL Duration `yaml:"memory_ttl"`
 }
 
 // Identity says who is asking.
@@ -250,7 +268,8 @@ func Default() Config {
 			TokenLifetime: Duration(oauth.DefaultLifetime),
 			ClockSkew:     Duration(oauth.DefaultClockSkew),
 		},
-		Store:     Store{Path: "./data", RedisPrefix: store.DefaultPrefix, MemoryLimit: 64 << 20},
+		Store: Store{Path: "./data", RedisMode: string(store.RedisAuto), RedisPrefix: store.DefaultPrefix,
+			MemoryLimit: 64 << 20, MemoryTTL: Duration(30 * time.Second)},
 		Identity:  Identity{Header: web.DefaultIdentityHeader, TrustedProxies: []string{"127.0.0.1/32", "::1/128"}},
 		Log:       Log{Level: "info", Format: "text"},
 		Admin:     Admin{Listen: "127.0.0.1:9090"},
@@ -298,6 +317,7 @@ func Parse(b []byte) (Config, error) {
 
 func (c *Config) resolvePaths(dir string) {
 	paths := []*string{&c.Exchange.CAFile, &c.S2S.Certificate, &c.S2S.Key, &c.Store.Path,
+		&c.Store.RedisCAFile, &c.Store.RedisCertificate, &c.Store.RedisKey,
 		&c.Graph.Certificate, &c.Graph.Key, &c.Graph.CAFile, &c.Directory.CAFile}
 	for i := range c.S2S.Certificates {
 		paths = append(paths, &c.S2S.Certificates[i].Certificate, &c.S2S.Certificates[i].Key)
@@ -433,9 +453,28 @@ func (c *Config) validate(doc *yaml.Node) error {
 		bad("store.path", "required when store.redis_url is empty")
 	}
 	if c.Store.RedisURL != "" {
-		if u, err := url.Parse(c.Store.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			bad("store.redis_url", "want redis://host:port/db or rediss://…")
+		// The URL is parsed in full by the store (config check runs that
+		// parser too); here are the checks that need a line number.
+		u, err := url.Parse(c.Store.RedisURL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			bad("store.redis_url", "want redis://host:port/db, …?master_name=NAME&addr=… (Sentinel), …?addr=…&addr=… (Cluster) or rediss://…")
+		case u.Query().Has("skip_verify"):
+			bad("store.redis_url", "skip_verify is refused: Redis' certificate is always verified (set store.redis_ca_file for a private CA)")
+		case u.Scheme == "redis" && (c.Store.RedisCAFile != "" || c.Store.RedisCertificate != ""):
+			bad("store.redis_url", "store.redis_ca_file and store.redis_certificate need a rediss:// URL")
 		}
+	}
+	switch c.Store.RedisMode {
+	case "auto", "single", "sentinel", "cluster":
+	default:
+		bad("store.redis_mode", "want auto, single, sentinel or cluster, got %q", c.Store.RedisMode)
+	}
+	if (c.Store.RedisCertificate == "") != (c.Store.RedisKey == "") {
+		bad("store.redis_certificate", "want both redis_certificate and redis_key, or neither")
+	}
+	if c.Store.MemoryTTL <= 0 {
+		bad("store.memory_ttl", "must be positive")
 	}
 	if c.Store.RedisPrefix == "" || strings.ContainsAny(c.Store.RedisPrefix, "{} \t\n") {
 		bad("store.redis_prefix", "must be non-empty, without braces or spaces")

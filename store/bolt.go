@@ -41,11 +41,14 @@ type Bolt struct {
 	now func() time.Time
 }
 
-var _ Store = (*Bolt)(nil)
+var (
+	_ Store  = (*Bolt)(nil)
+	_ Pinger = (*Bolt)(nil)
+)
 
 // OpenBolt opens (creating it if needed) the store in dir/photosync.db. dir
 // is created with mode 0700. Only one process may have the file open; a
-// second one gets an error saying the file is locked.
+// second one gets ErrLocked after waiting a second for the file.
 func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: creating %s: %w", dir, err)
@@ -53,7 +56,7 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 	path := filepath.Join(dir, boltFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltLockTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("store: %s is locked by another process: %w", path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrLocked, path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
@@ -158,6 +161,23 @@ func (b *Bolt) Delete(ctx context.Context, key Key) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Ping implements Pinger: it reads the file in a read transaction.
+func (b *Bolt) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil
 }

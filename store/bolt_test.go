@@ -49,12 +49,24 @@ func TestBoltLocked(t *testing.T) {
 		b.Close()
 		t.Fatal("second OpenBolt on the same dir succeeded")
 	}
-	if !errors.Is(err, bolterrors.ErrTimeout) {
-		t.Errorf("error %v does not wrap bbolt's timeout", err)
+	if !errors.Is(err, store.ErrLocked) || !errors.Is(err, bolterrors.ErrTimeout) {
+		t.Errorf("error %v does not wrap ErrLocked and bbolt's timeout", err)
 	}
-	want := filepath.Join(dir, store.BoltFile) + " is locked by another process"
+	want := "locked by another process: " + filepath.Join(dir, store.BoltFile)
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %q, want it to contain %q", err, want)
+	}
+}
+
+func TestBoltPing(t *testing.T) {
+	b := openBolt(t, t.TempDir(), store.BoltOptions{})
+	if err := b.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Ping(ctx); err == nil {
+		t.Error("Ping with an ended context succeeded")
 	}
 }
 

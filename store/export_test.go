@@ -7,5 +7,5 @@ var (
 	AppendKey = appendKey
 )
 
-// Keys returns the record and timer keys of k.
-func (r *Redis) Keys(k Key) (rec, timer string) { return r.keys(k) }
+// RecordKey returns the key of k's record.
+func (r *Redis) RecordKey(k Key) string { return r.recordKey(k) }

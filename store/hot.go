@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,13 +31,23 @@ type HotOptions struct {
 	// Now is the clock that decides whether a cached timer is still alive.
 	// Default: time.Now.
 	Now func() time.Time
+	// MemoryTTL bounds how long an entry is served from memory while Hot
+	// is not told of other processes' changes: always, when the backing
+	// store is no Notifier, and while a Notifier's subscription is down.
+	// Zero means no bound beyond the record's timer.
+	MemoryTTL time.Duration
 }
 
 // Hot is a bounded in-memory layer in front of another Store. It keeps a
 // record only while its timer is alive, which is exactly when the record may
 // be served without asking the master, so it never serves what the backing
-// store would not (on one replica; with Redis, a Delete or Put on another
-// replica is seen here when the cached timer runs out).
+// store would not.
+//
+// When the backing store is a Notifier (Redis), Hot listens to it: a Put or
+// Delete by another replica or command drops the key here as soon as the
+// message arrives, a resubscription drops everything, and while the
+// subscription is down entries live at most MemoryTTL. A fill that raced
+// with a change (the read began before the message arrived) is not cached.
 //
 // Writes go through to the backing store first and are cached only after
 // they succeed. The cache holds at most maxBytes, counting each record's
@@ -55,6 +66,12 @@ type Hot struct {
 	// so an older record cannot overwrite a newer one in the cache.
 	stripes [hotStripes]chan struct{}
 
+	ttl    time.Duration
+	live   atomic.Bool   // the Notifier's subscription stands
+	epoch  atomic.Uint64 // counts changes heard; a fill that saw one is not cached
+	stop   context.CancelFunc
+	notify chan struct{} // closed when the listener ended
+
 	mu      sync.Mutex // guards the accounting below, never held during I/O
 	bytes   int64
 	entries map[string]*hotEntry // what c holds or is about to drop
@@ -63,16 +80,21 @@ type Hot struct {
 
 // hotEntry is one cached record; it never changes once cached.
 type hotEntry struct {
-	key  string
-	rec  Record
-	size int64
-	elem *list.Element
+	key    string
+	rec    Record
+	size   int64
+	elem   *list.Element
+	cached time.Time
 }
 
-var _ Store = (*Hot)(nil)
+var (
+	_ Store  = (*Hot)(nil)
+	_ Pinger = (*Hot)(nil)
+)
 
 // NewHot returns a Hot in front of backing that holds at most maxBytes. A
-// maxBytes of zero or less caches nothing. NewHot panics if backing is nil.
+// maxBytes of zero or less caches nothing. When backing is a Notifier, Hot
+// listens to it until Close. NewHot panics if backing is nil.
 func NewHot(backing Store, maxBytes int64, opts HotOptions) *Hot {
 	if backing == nil {
 		panic("store: NewHot with nil backing store")
@@ -84,6 +106,7 @@ func NewHot(backing Store, maxBytes int64, opts HotOptions) *Hot {
 		c:       cache.New(cache.NoExpiration, hotSweep),
 		seed:    maphash.MakeSeed(),
 		entries: make(map[string]*hotEntry),
+		ttl:     opts.MemoryTTL,
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -92,7 +115,52 @@ func NewHot(backing Store, maxBytes int64, opts HotOptions) *Hot {
 		h.stripes[i] = make(chan struct{}, 1)
 	}
 	h.c.OnEvicted(h.evicted)
+	if n, ok := backing.(Notifier); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stop, h.notify = cancel, make(chan struct{})
+		go func() {
+			defer close(h.notify)
+			n.Notify(ctx, h.changed, h.setLive)
+		}()
+	}
 	return h
+}
+
+// changed drops key, which another process wrote or deleted.
+func (h *Hot) changed(key Key) {
+	h.epoch.Add(1)
+	h.remove(key)
+}
+
+// setLive records whether changes are heard; a (re)subscription drops
+// everything, since changes may have gone unheard before it.
+func (h *Hot) setLive(up bool) {
+	h.epoch.Add(1)
+	if up {
+		h.flush()
+	}
+	h.live.Store(up)
+}
+
+// flush drops every cached entry.
+func (h *Hot) flush() {
+	h.mu.Lock()
+	keys := make([]string, 0, len(h.entries))
+	for k := range h.entries {
+		keys = append(keys, k)
+	}
+	h.mu.Unlock()
+	for _, k := range keys {
+		h.c.Delete(k)
+	}
+}
+
+// Ping implements Pinger: the backing store answers, when it can say.
+func (h *Hot) Ping(ctx context.Context) error {
+	if p, ok := h.backing.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
 }
 
 // Get implements Store. A record with an alive timer comes from memory and
@@ -111,11 +179,14 @@ func (h *Hot) Get(ctx context.Context, key Key) (Record, error) {
 	if r, ok := h.cached(key); ok {
 		return r, nil
 	}
+	epoch := h.epoch.Load()
 	r, err := h.backing.Get(ctx, key)
 	if err != nil {
 		return Record{}, err
 	}
-	h.add(key, r)
+	if h.epoch.Load() == epoch {
+		h.add(key, r)
+	}
 	return r, nil
 }
 
@@ -134,7 +205,14 @@ func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
 	defer release(s)
+	epoch := h.epoch.Load()
 	err = h.backing.Put(ctx, key, r)
+	if h.epoch.Load() != epoch {
+		// Another replica changed something meanwhile, maybe this key: let
+		// the next Get ask the store which write won.
+		h.remove(key)
+		return err
+	}
 	// Even when the backing store failed (Redis away, disk full), memory
 	// keeps r: this process then serves and times the photo by itself until
 	// the store is back, instead of asking the master on every request. The
@@ -157,8 +235,13 @@ func (h *Hot) Delete(ctx context.Context, key Key) error {
 	return err
 }
 
-// Close implements Store: it empties the cache and closes the backing store.
+// Close implements Store: it stops listening, empties the cache and closes
+// the backing store.
 func (h *Hot) Close() error {
+	if h.stop != nil {
+		h.stop()
+		<-h.notify
+	}
 	h.c.Flush()
 	h.mu.Lock()
 	h.entries = make(map[string]*hotEntry)
@@ -196,8 +279,12 @@ func (h *Hot) cached(key Key) (Record, bool) {
 		return Record{}, false
 	}
 	e := v.(*hotEntry)
-	if !e.rec.Timer.Alive(h.now()) {
+	now := h.now()
+	if !e.rec.Timer.Alive(now) {
 		return Record{}, false
+	}
+	if h.ttl > 0 && !h.live.Load() && now.Sub(e.cached) >= h.ttl {
+		return Record{}, false // unheard changes may have made it stale
 	}
 	return e.rec, true
 }
@@ -214,7 +301,7 @@ func (h *Hot) add(key Key, r Record) {
 		h.c.Delete(k)
 		return
 	}
-	e := &hotEntry{key: k, rec: r, size: size}
+	e := &hotEntry{key: k, rec: r, size: size, cached: h.now()}
 	var victims []string
 	h.mu.Lock()
 	if old := h.entries[k]; old != nil {

@@ -369,3 +369,68 @@ func TestHotHitAllocs(t *testing.T) {
 		t.Errorf("a hit allocates %v times, want 0", allocs)
 	}
 }
+
+// fakeNotifier is a memStore that is a store.Notifier the test drives.
+type fakeNotifier struct {
+	*memStore
+	ready   chan struct{}
+	changed func(store.Key)
+	live    func(bool)
+}
+
+func (f *fakeNotifier) Notify(ctx context.Context, changed func(store.Key), live func(bool)) {
+	f.changed, f.live = changed, live
+	close(f.ready)
+	<-ctx.Done()
+}
+
+// TestHotNotified checks what Hot does with what its Notifier says: a
+// change drops the key, a resubscription drops everything, and while the
+// subscription is down entries live at most MemoryTTL.
+func TestHotNotified(t *testing.T) {
+	clk := newClock()
+	n := &fakeNotifier{memStore: newMemStore(), ready: make(chan struct{})}
+	back := &counting{Store: n}
+	h := store.NewHot(n, 1<<20, store.HotOptions{Now: clk.Now, MemoryTTL: 30 * time.Second})
+	defer h.Close()
+	<-n.ready
+	n.live(true)
+	other := store.Key{Owner: "bob@contoso.com", Size: "HR96x96"}
+	mustPut(t, h, hotKey, alive(clk.Now(), "v1"))
+	mustPut(t, h, other, alive(clk.Now(), "b1"))
+
+	// Another replica writes v2 behind this one's back, and says so.
+	_ = back.Put(context.Background(), hotKey, alive(clk.Now(), "v2"))
+	if got := mustGet(t, h, hotKey); string(got.Body) != "v1" {
+		t.Fatalf("before the message: %q, want the cached v1", got.Body)
+	}
+	n.changed(hotKey)
+	if got := mustGet(t, h, hotKey); string(got.Body) != "v2" {
+		t.Errorf("after the message: %q, want v2", got.Body)
+	}
+
+	// Subscribed: entries live as long as their timer.
+	clk.Advance(time.Minute)
+	_ = back.Put(context.Background(), other, alive(clk.Now(), "b2"))
+	if got := mustGet(t, h, other); string(got.Body) != "b1" {
+		t.Errorf("subscribed, a minute on: %q, want the cached b1", got.Body)
+	}
+	// Down: after MemoryTTL, memory asks the store again.
+	n.live(false)
+	if got := mustGet(t, h, other); string(got.Body) != "b2" {
+		t.Errorf("unsubscribed, older than MemoryTTL: %q, want b2 from the store", got.Body)
+	}
+	_ = back.Put(context.Background(), other, alive(clk.Now(), "b3"))
+	clk.Advance(10 * time.Second)
+	if got := mustGet(t, h, other); string(got.Body) != "b2" {
+		t.Errorf("unsubscribed, younger than MemoryTTL: %q, want the cached b2", got.Body)
+	}
+	// Resubscribed: everything is dropped.
+	n.live(true)
+	if got := mustGet(t, h, other); string(got.Body) != "b3" {
+		t.Errorf("after resubscribing: %q, want b3 from the store", got.Body)
+	}
+	if h.Len() != 1 {
+		t.Errorf("Len = %d, want 1 (only what was read since the flush)", h.Len())
+	}
+}

@@ -36,21 +36,32 @@ func TestRedisLock(t *testing.T) {
 	releaseB()
 }
 
-func TestRedisLockExpiresAndChecksItsOwner(t *testing.T) {
+// TestRedisLease checks that a held lease outlives its ttl while its
+// holder lives, ends within one ttl after the holder stops renewing, and
+// that the stale holder's release does not free its successor's lease.
+func TestRedisLease(t *testing.T) {
 	prefix := testPrefix(t)
 	a := openRedis(t, prefix, store.RedisOptions{})
 	b := openRedis(t, prefix, store.RedisOptions{})
 	ctx := context.Background()
 	key := store.Key{Owner: "adele@contoso.com", Size: "HR96x96"}
+	const lease = 400 * time.Millisecond
 
-	releaseA, ok, err := a.TryLock(ctx, key, 200*time.Millisecond)
+	releaseA, ok, err := a.TryLock(ctx, key, lease)
 	if err != nil || !ok {
 		t.Fatalf("TryLock = %v, %v", ok, err)
 	}
-	// A holder that died (or stalled) loses the lock when it expires.
+	// Renewed: still held after three leases.
+	for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(lease / 4) {
+		if _, ok, err := b.TryLock(ctx, key, lease); err != nil || ok {
+			t.Fatalf("TryLock while the holder renews = %v, %v; want refused", ok, err)
+		}
+	}
+	// The holder dies: its client closes, renewals stop.
+	a.Close()
+	stopped := time.Now()
 	var releaseB func()
-	deadline := time.Now().Add(5 * time.Second)
-	for releaseB == nil && time.Now().Before(deadline) {
+	for releaseB == nil && time.Since(stopped) < 10*time.Second {
 		if r, ok, err := b.TryLock(ctx, key, time.Minute); err != nil {
 			t.Fatal(err)
 		} else if ok {
@@ -60,14 +71,21 @@ func TestRedisLockExpiresAndChecksItsOwner(t *testing.T) {
 		}
 	}
 	if releaseB == nil {
-		t.Fatal("the expired lock was never free")
+		t.Fatal("the dead holder's lease never ended")
 	}
-	// The first holder's late release must not free the second's lock.
+	t.Logf("lease of %v taken over %v after its holder stopped", lease, time.Since(stopped).Round(time.Millisecond))
+	// The first holder's late release must not free the second's lease.
+	c := openRedis(t, prefix, store.RedisOptions{})
 	releaseA()
-	if _, ok, err := a.TryLock(ctx, key, time.Minute); err != nil || ok {
+	if _, ok, err := c.TryLock(ctx, key, time.Minute); err != nil || ok {
 		t.Fatalf("TryLock after the stale holder's release = %v, %v; want refused", ok, err)
 	}
 	releaseB()
+	if release, ok, err := c.TryLock(ctx, key, time.Minute); err != nil || !ok {
+		t.Fatalf("TryLock after release = %v, %v; want acquired", ok, err)
+	} else {
+		release()
+	}
 }
 
 func TestNewRedisStartsWithoutRedis(t *testing.T) {

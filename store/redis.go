@@ -2,9 +2,17 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/url"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,36 +22,74 @@ import (
 // otherwise (store.redis_prefix).
 const DefaultPrefix = "photosync:"
 
-// RedisOptions configures OpenRedis.
+// RedisOptions configures OpenRedis and NewRedis.
 type RedisOptions struct {
-	// Prefix starts every key, so that several deployments can share one
-	// Redis. Default: "photosync:".
+	// Mode forces how the URL is read (see ParseRedisURL). Default: RedisAuto.
+	Mode RedisMode
+	// Prefix starts every key and the invalidation channel, so that several
+	// deployments can share one Redis. Default: "photosync:".
 	Prefix string
-	// Now is the clock that turns a timer's Until into a TTL and back.
-	// Default: time.Now.
+	// CAFile is a PEM file of the CAs that sign Redis' certificate, for a
+	// rediss:// URL. Default: the system's roots.
+	CAFile string
+	// Certificate and Key are PEM files of the client certificate a Redis
+	// with tls-auth-clients asks for. Both or neither.
+	Certificate, Key string
+	// Now is the clock that starts and judges timers. Default: time.Now.
 	Now func() time.Time
+	// Logger receives a line when Redis becomes unreachable or refuses
+	// writes, and when it is back; never one per failed command. Default:
+	// discard.
+	Logger *slog.Logger
 }
 
 // Redis is the shared store: every replica that points at the same Redis
-// (single, Sentinel or Cluster) sees the same records and timers.
+// (one node, a Sentinel group or a Cluster) sees the same records and
+// timers, and hears through pub/sub what the others write (see Notify).
 //
-// A record lives in the hash {prefix}rec:{owner/size} (fields meta, JSON, and
-// body) and never expires; its timer is the key {prefix}timer:{owner/size},
-// holding the timer's kind, with a TTL equal to the time the timer has left,
-// so Redis itself ends it for every replica. The braces are a Cluster hash
-// tag: both keys land in one slot, which MULTI/EXEC needs.
+// A record lives in one hash, {prefix}rec:{owner/size}, with the fields
+// meta (JSON, the timer's kind and end included) and body. It has no TTL:
+// a record outlives its timer (a stale copy may still be served), and
+// eviction takes the record and its timer together or not at all. The
+// braces are a Cluster hash tag, shared with the photo's lock key.
+//
+// Reads are one HMGET, never inside MULTI, so they work on a Redis that
+// reached maxmemory and refuses writes. Timers are absolute times of the
+// writer's clock, so replicas must keep their clocks in sync (NTP).
 type Redis struct {
-	c      redis.UniversalClient
-	addr   string // host:port, for errors
-	prefix string
-	now    func() time.Time
+	c       redis.UniversalClient
+	target  RedisTarget
+	prefix  string
+	channel string // invalidations: "origin owner/size"
+	origin  string // this store's id in invalidations, to skip its own
+	now     func() time.Time
+	log     *slog.Logger
+
+	// state is what the last command taught us about Redis; changes log
+	// one line and wake Notify, which then flushes its listener.
+	mu       sync.Mutex
+	state    redisState
+	resync   chan struct{}
+	policyOK atomic.Bool // maxmemory-policy was read (or refused) once
 }
 
-var _ Store = (*Redis)(nil)
+type redisState uint8
 
-// OpenRedis connects to the Redis at rawURL (redis:// or rediss://, in the form
-// go-redis' ParseURL accepts) and pings it with ctx. Errors name the host and
-// port, never the password.
+const (
+	redisUnknown redisState = iota
+	redisUp
+	redisDown     // no answer
+	redisReadOnly // answers, refuses writes (READONLY, OOM)
+)
+
+var (
+	_ Store    = (*Redis)(nil)
+	_ Pinger   = (*Redis)(nil)
+	_ Notifier = (*Redis)(nil)
+)
+
+// OpenRedis connects to the Redis at rawURL (see ParseRedisURL) and pings
+// it with ctx. Errors name the hosts, never a password.
 func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, error) {
 	r, err := NewRedis(rawURL, opts)
 	if err != nil {
@@ -58,97 +104,262 @@ func OpenRedis(ctx context.Context, rawURL string, opts RedisOptions) (*Redis, e
 
 // NewRedis is OpenRedis without the ping: the client connects on first use
 // and reconnects by itself, so a service can start, and keep running, while
-// Redis is away. Only a malformed URL is an error.
+// Redis is away. Only a malformed URL or an unreadable TLS file is an error.
 func NewRedis(rawURL string, opts RedisOptions) (*Redis, error) {
-	opt, err := redis.ParseURL(rawURL)
+	t, err := ParseRedisURL(rawURL, opts.Mode)
 	if err != nil {
-		return nil, fmt.Errorf("store: parsing redis url: %w", redactURL(err))
+		return nil, err
 	}
-	// Fail fast when Redis is away: photosync then serves from memory and
-	// the master, and a request must not wait seconds on retries and dials.
-	// A URL's own settings (dial_timeout=…, max_retries=…) are kept.
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = time.Second
+	tc, err := redisTLS(t, opts)
+	if err != nil {
+		return nil, err
 	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = 2 * time.Second
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	r := &Redis{
+		target: t,
+		prefix: opts.Prefix,
+		origin: fmt.Sprintf("%x", b),
+		now:    opts.Now,
+		log:    opts.Logger,
+		resync: make(chan struct{}, 1),
 	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = 2 * time.Second
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = time.Second
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
-	if opt.DialerRetries == 0 {
-		opt.DialerRetries = 1
-	}
-	r := &Redis{c: redis.NewClient(opt), addr: opt.Addr, prefix: opts.Prefix, now: opts.Now}
 	if r.prefix == "" {
 		r.prefix = DefaultPrefix
 	}
+	r.channel = r.prefix + "invalidate"
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.c = newUniversal(t, tc)
 	return r, nil
 }
 
-// Ping checks that Redis answers. Errors name the host and port, never the
-// password.
+// Fail fast when Redis is away: photosync then serves from memory and the
+// master, and a request must not wait seconds on retries and dials. A
+// URL's own settings (dial_timeout=…, max_retries=…) are kept.
+func fastFail(dial, read, write, pool *time.Duration, retries, dialRetries *int) {
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{dial, time.Second}, {read, 2 * time.Second}, {write, 2 * time.Second}, {pool, time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	if *retries == 0 {
+		*retries = 1
+	}
+	if *dialRetries == 0 {
+		*dialRetries = 1
+	}
+}
+
+// newUniversal builds the go-redis client of t's mode.
+func newUniversal(t RedisTarget, tc *tls.Config) redis.UniversalClient {
+	switch {
+	case t.single != nil:
+		o := *t.single
+		fastFail(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.TLSConfig = tc
+		return redis.NewClient(&o)
+	case t.failover != nil:
+		o := *t.failover
+		fastFail(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.TLSConfig = tc
+		return redis.NewFailoverClient(&o)
+	default:
+		o := *t.cluster
+		fastFail(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.TLSConfig = tc
+		return redis.NewClusterClient(&o)
+	}
+}
+
+// redisTLS returns the TLS configuration for t: nil for redis://, else one
+// that always verifies the server, against CAFile when given, and presents
+// the client certificate when given.
+func redisTLS(t RedisTarget, opts RedisOptions) (*tls.Config, error) {
+	if (opts.Certificate == "") != (opts.Key == "") {
+		return nil, errors.New("store: redis client certificate: want both the certificate and the key")
+	}
+	if !t.TLS {
+		if opts.CAFile != "" || opts.Certificate != "" {
+			return nil, errors.New("store: redis TLS files are set but the URL is redis://, not rediss://")
+		}
+		return nil, nil
+	}
+	// As go-redis does, every node (or sentinel) is verified against the
+	// URL's host name: their certificates must all carry it.
+	host, _, err := net.SplitHostPort(t.Addrs[0])
+	if err != nil {
+		return nil, fmt.Errorf("store: redis address %s: %w", t.Addrs[0], err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading redis CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("store: redis CA file %s holds no PEM certificate", opts.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if opts.Certificate != "" {
+		cert, err := tls.LoadX509KeyPair(opts.Certificate, opts.Key)
+		if err != nil {
+			return nil, fmt.Errorf("store: loading redis client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Target says where the store points, passwords masked.
+func (r *Redis) Target() RedisTarget { return r.target }
+
+// Ping checks that Redis answers and accepts writes: a replica left behind
+// by a failover, or a full Redis under noeviction, is not ready. The first
+// ping that succeeds reads maxmemory-policy and warns when it does not fit
+// (see CheckPolicy). Errors name the hosts, never a password.
 func (r *Redis) Ping(ctx context.Context) error {
-	if err := r.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("store: connecting to redis at %s: %w", r.addr, err)
+	err := r.c.Ping(ctx).Err()
+	if err == nil {
+		// A short-lived write: only a master with room accepts it.
+		err = r.c.Set(ctx, r.prefix+"ping:{"+r.origin+"}", "1", 10*time.Second).Err()
+	}
+	r.observe(err, true)
+	if err != nil {
+		if redis.IsReadOnlyError(err) || redis.IsOOMError(err) {
+			return fmt.Errorf("store: redis at %s refuses writes: %w", r.where(), err)
+		}
+		return fmt.Errorf("store: connecting to redis at %s: %w", r.where(), err)
+	}
+	if !r.policyOK.Swap(true) {
+		_, _ = r.CheckPolicy(ctx)
 	}
 	return nil
 }
 
-// redactURL drops the URL from a *url.Error, whose message quotes the whole
-// URL, password included.
-func redactURL(err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return uerr.Err
+// CheckPolicy reads maxmemory-policy (CONFIG GET, on every master of a
+// Cluster) and logs a warning when it would evict nothing but refuse
+// writes (noeviction, and volatile-* since photosync's keys carry no TTL).
+// allkeys-lru fits a photo cache. A Redis that refuses CONFIG (managed
+// services often do) is no error: the policy comes back "".
+func (r *Redis) CheckPolicy(ctx context.Context) (string, error) {
+	var (
+		mu     sync.Mutex
+		policy string
+	)
+	read := func(ctx context.Context, c *redis.Client) error {
+		v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		if err != nil {
+			var rerr redis.Error
+			if errors.As(err, &rerr) {
+				return nil // refused (renamed, ACL): nothing to check
+			}
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if p := v["maxmemory-policy"]; policy == "" || !fitPolicy(p) {
+			policy = p
+		}
+		return nil
 	}
-	return err
+	var err error
+	switch c := r.c.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, read)
+	case *redis.Client:
+		err = read(ctx, c)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: reading maxmemory-policy at %s: %w", r.where(), err)
+	}
+	if policy != "" && !fitPolicy(policy) {
+		r.log.Warn("redis maxmemory-policy does not fit a photo cache: when Redis is full it refuses writes instead of evicting; set maxmemory-policy allkeys-lru",
+			"policy", policy, "redis", r.target.URL)
+	}
+	return policy, nil
 }
 
-// keys returns the record and timer keys of a checked key.
-func (r *Redis) keys(k Key) (rec, timer string) {
-	tag := "{" + k.Owner + "/" + k.Size + "}"
-	return r.prefix + "rec:" + tag, r.prefix + "timer:" + tag
+// fitPolicy reports whether policy evicts photosync's keys, which have no
+// TTL, when Redis is full.
+func fitPolicy(p string) bool { return strings.HasPrefix(p, "allkeys-") }
+
+// where names the hosts of the store for errors.
+func (r *Redis) where() string { return strings.Join(r.target.Addrs, ",") }
+
+// observe records what a command's outcome (a write or not) says about Redis, logging and
+// waking Notify only when that changes. Answers that are errors (redis.Nil,
+// WRONGTYPE…) still mean Redis is up.
+func (r *Redis) observe(err error, write bool) {
+	next := redisUp
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+	case redis.IsReadOnlyError(err) || redis.IsOOMError(err):
+		next = redisReadOnly
+	case errors.Is(err, context.Canceled):
+		return // the caller left; says nothing about Redis
+	default:
+		var rerr redis.Error
+		if errors.As(err, &rerr) && !redis.IsLoadingError(err) && !redis.IsClusterDownError(err) && !redis.IsMasterDownError(err) {
+			return // an answer, though an error
+		}
+		next = redisDown
+	}
+	r.mu.Lock()
+	prev := r.state
+	if next == redisUp && !write && prev == redisReadOnly {
+		next = prev // a read says nothing about writes
+	}
+	r.state = next
+	r.mu.Unlock()
+	if prev == next {
+		return
+	}
+	switch next {
+	case redisDown:
+		r.log.Error("redis unreachable", "redis", r.target.URL, "err", err)
+	case redisReadOnly:
+		r.log.Error("redis refuses writes", "redis", r.target.URL, "err", err)
+	case redisUp:
+		if prev == redisUnknown {
+			return
+		}
+		r.log.Info("redis reachable again", "redis", r.target.URL)
+	}
+	if prev != redisUnknown {
+		// What this replica holds in memory may have missed invalidations.
+		select {
+		case r.resync <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// Get implements Store in one round trip: a MULTI/EXEC of HMGET, GET and
-// PTTL, so the timer read belongs to the same record as the bytes.
+// recordKey returns the key of a checked key's record.
+func (r *Redis) recordKey(k Key) string {
+	return r.prefix + "rec:{" + k.Owner + "/" + k.Size + "}"
+}
+
+// Get implements Store in one round trip, a single HMGET.
 func (r *Redis) Get(ctx context.Context, key Key) (Record, error) {
 	if err := key.check(); err != nil {
 		return Record{}, err
 	}
-	rk, tk := r.keys(key)
-	var (
-		fields *redis.SliceCmd
-		kind   *redis.StringCmd
-		pttl   *redis.DurationCmd
-	)
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		fields = p.HMGet(ctx, rk, "meta", "body")
-		kind = p.Get(ctx, tk)
-		pttl = p.PTTL(ctx, tk)
-		return nil
-	})
-	// redis.Nil can only come from GET: no timer key, so no timer. A missing
-	// record shows as a nil meta field instead.
-	if err != nil && !errors.Is(err, redis.Nil) {
+	v, err := r.c.HMGet(ctx, r.recordKey(key), "meta", "body").Result()
+	r.observe(err, false)
+	// An unanswered read must never read as "not found".
+	if err != nil {
 		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
 	}
-	// A failed connection can leave EXEC's error empty and the commands'
-	// errors set: an unanswered HMGET must never read as "not found".
-	if err := fields.Err(); err != nil {
-		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
-	}
-	v := fields.Val()
 	if len(v) != 2 {
 		return Record{}, fmt.Errorf("store: get %s: redis answered %d fields, want 2", key, len(v))
 	}
@@ -161,68 +372,55 @@ func (r *Redis) Get(ctx context.Context, key Key) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	rec.Timer = Timer{}
-	// PTTL is negative when the key is gone (it may expire between GET and
-	// PTTL) or has no TTL; we never write one without, so treat it as over.
-	if left := pttl.Val(); left > 0 {
-		switch kind.Val() {
-		case TimerSuccess.String():
-			rec.Timer.Kind = TimerSuccess
-		case TimerError.String():
-			rec.Timer.Kind = TimerError
-		}
-		if rec.Timer.Kind != TimerNone {
-			rec.Timer.Until = r.now().Add(left)
-		}
-	}
+	rec.Timer = alive(rec.Timer, r.now())
 	return rec, nil
 }
 
-// Put implements Store: the record and its timer are written in one
-// MULTI/EXEC. The TTL is rounded up to whole milliseconds, Redis' unit.
+// Put implements Store: one HSET replaces meta and body together, then the
+// change is published to every replica. A write Redis refuses (READONLY
+// after a failover, OOM under noeviction) is an error.
 func (r *Redis) Put(ctx context.Context, key Key, rec Record) error {
 	if err := key.check(); err != nil {
 		return err
 	}
-	now := r.now()
-	rec, err := prepare(rec, now)
+	rec, err := prepare(rec, r.now())
 	if err != nil {
 		return err
 	}
-	timer := rec.Timer
-	rec.Timer = Timer{} // kept in its own key, not in meta
 	m, err := encodeMeta(rec)
 	if err != nil {
 		return err
 	}
-	rk, tk := r.keys(key)
-	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, rk, "meta", m, "body", rec.Body)
-		if timer.Kind == TimerNone {
-			p.Del(ctx, tk)
-			return nil
-		}
-		ttl := timer.Until.Sub(now)
-		ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
-		p.Set(ctx, tk, timer.Kind.String(), ttl)
-		return nil
-	})
+	err = r.c.HSet(ctx, r.recordKey(key), "meta", m, "body", rec.Body).Err()
+	r.observe(err, true)
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
+	r.publish(ctx, key)
 	return nil
 }
 
-// Delete implements Store: it removes the record and its timer.
+// Delete implements Store: it removes the record (and so its timer) and
+// tells every replica.
 func (r *Redis) Delete(ctx context.Context, key Key) error {
 	if err := key.check(); err != nil {
 		return err
 	}
-	rk, tk := r.keys(key)
-	if err := r.c.Del(ctx, rk, tk).Err(); err != nil {
+	err := r.c.Del(ctx, r.recordKey(key)).Err()
+	r.observe(err, true)
+	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
+	r.publish(ctx, key)
 	return nil
+}
+
+// publish tells the other replicas that key changed. The write itself
+// succeeded, so a failure here is not the caller's: a replica that missed
+// the message has lost its subscription too, and flushes when it is back.
+func (r *Redis) publish(ctx context.Context, key Key) {
+	err := r.c.Publish(ctx, r.channel, r.origin+" "+key.Owner+"/"+key.Size).Err()
+	r.observe(err, true)
 }
 
 // Close implements Store: it closes the connections.

@@ -70,12 +70,9 @@ func TestRedis(t *testing.T) {
 
 func TestRedisKeys(t *testing.T) {
 	r := openRedis(t, "", store.RedisOptions{}) // the default prefix; nothing is written
-	rec, timer := r.Keys(store.Key{Owner: "alice@contoso.com", Size: "HR96x96"})
+	rec := r.RecordKey(store.Key{Owner: "alice@contoso.com", Size: "HR96x96"})
 	if want := "photosync:rec:{alice@contoso.com/HR96x96}"; rec != want {
 		t.Errorf("record key = %q, want %q", rec, want)
-	}
-	if want := "photosync:timer:{alice@contoso.com/HR96x96}"; timer != want {
-		t.Errorf("timer key = %q, want %q", timer, want)
 	}
 }
 
@@ -110,58 +107,44 @@ func TestOpenRedisErrors(t *testing.T) {
 	}
 }
 
-// TestRedisTimerKey checks that the timer is a real Redis key whose TTL is
-// the time the timer has left, and that it goes away with TimerNone.
-func TestRedisTimerKey(t *testing.T) {
+// TestRedisOneKey checks that a record and its timer are one hash with no
+// TTL, so that eviction takes both or neither, and that the injected clock
+// judges the timer.
+func TestRedisOneKey(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	r := openRedis(t, testPrefix(t), store.RedisOptions{Now: clk.Now})
 	raw := rawRedis(t)
 	key := store.Key{Owner: "alice@contoso.com", Size: "HR96x96"}
-	_, timerKey := r.Keys(key)
-
-	tests := []struct {
-		name  string
-		timer store.Timer
-		value string        // of the timer key; "" when there must be none
-		ttl   time.Duration // requested; the key's PTTL must be in (0, ttl]
-	}{
-		{"success", store.Timer{Kind: store.TimerSuccess, Until: clk.Now().Add(10 * time.Second)}, "expiration", 10 * time.Second},
-		{"error", store.Timer{Kind: store.TimerError, Until: clk.Now().Add(1500 * time.Millisecond)}, "error-expiration", 1500 * time.Millisecond},
-		{"none", store.Timer{}, "", 0},
-		{"past", store.Timer{Kind: store.TimerSuccess, Until: clk.Now().Add(-time.Second)}, "", 0},
-		{"now", store.Timer{Kind: store.TimerError, Until: clk.Now()}, "", 0},
+	until := clk.Now().Add(10 * time.Second)
+	mustPut(t, r, key, store.Record{State: store.StatePhoto, Body: []byte("x"),
+		Timer: store.Timer{Kind: store.TimerSuccess, Until: until}})
+	all, err := raw.Keys(ctx, strings.TrimSuffix(r.RecordKey(key), "rec:{alice@contoso.com/HR96x96}")+"*").Result()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := r.Put(ctx, key, store.Record{State: store.StatePhoto, Body: []byte("x"), Timer: tt.timer}); err != nil {
-				t.Fatal(err)
-			}
-			v, err := raw.Get(ctx, timerKey).Result()
-			if tt.value == "" {
-				if !errors.Is(err, redis.Nil) {
-					t.Fatalf("GET timer = %q, %v; want no key", v, err)
-				}
-				return
-			}
-			if err != nil || v != tt.value {
-				t.Fatalf("GET timer = %q, %v; want %q", v, err, tt.value)
-			}
-			pttl, err := raw.PTTL(ctx, timerKey).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pttl <= 0 || pttl > tt.ttl {
-				t.Errorf("PTTL = %v, want in (0, %v]", pttl, tt.ttl)
-			}
-			got, err := r.Get(ctx, key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Timer.Kind != tt.timer.Kind || !got.Timer.Alive(clk.Now()) || got.Timer.Until.After(tt.timer.Until) {
-				t.Errorf("Get Timer = %+v, want %v alive and not after %v", got.Timer, tt.timer.Kind, tt.timer.Until)
-			}
-		})
+	var keys []string
+	for _, k := range all {
+		if !strings.Contains(k, ":ping:") { // Ping's probe, which has a TTL
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) != 1 || keys[0] != r.RecordKey(key) {
+		t.Fatalf("keys after Put = %q, want only %q", keys, r.RecordKey(key))
+	}
+	if ttl := raw.PTTL(ctx, keys[0]).Val(); ttl != -1 {
+		t.Errorf("record PTTL = %v, want none (-1)", ttl)
+	}
+	if f := raw.HKeys(ctx, keys[0]).Val(); len(f) != 2 {
+		t.Errorf("record fields = %q, want meta and body", f)
+	}
+	got := mustGet(t, r, key)
+	if got.Timer.Kind != store.TimerSuccess || !got.Timer.Until.Equal(until) {
+		t.Errorf("Timer = %+v, want success until %v", got.Timer, until)
+	}
+	clk.Advance(11 * time.Second)
+	if got := mustGet(t, r, key); got.Timer.Kind != store.TimerNone || string(got.Body) != "x" {
+		t.Errorf("after the timer: Timer %v, body %q; want none and the record kept", got.Timer.Kind, got.Body)
 	}
 }
 
@@ -181,7 +164,7 @@ func TestRedisCorrupt(t *testing.T) {
 			if err := r.Put(ctx, key, store.Record{State: store.StatePhoto, Body: []byte("jpeg bytes")}); err != nil {
 				t.Fatal(err)
 			}
-			recKey, _ := r.Keys(key)
+			recKey := r.RecordKey(key)
 			if err := rawRedis(t).HSet(ctx, recKey, tt.field, tt.value).Err(); err != nil {
 				t.Fatal(err)
 			}

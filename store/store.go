@@ -138,3 +138,26 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// ErrLocked is returned by OpenBolt when another process holds the store's
+// file.
+var ErrLocked = errors.New("store: locked by another process")
+
+// A Pinger says whether a store can serve reads and writes now; every store
+// in this package is one. Ping must return within ctx and cost one round
+// trip at most, since readiness probes call it often.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// A Notifier is a shared store that tells a memory layer what other
+// processes change in it; Redis is one, and Hot listens to its backing
+// store when that is one.
+type Notifier interface {
+	// Notify runs until ctx ends. It calls changed for each key another
+	// process put or deleted, live(true) each time it is (re)subscribed,
+	// after which anything learned before may be stale and must be
+	// dropped, and live(false) when it lost its subscription. It calls them
+	// from one goroutine, and they must not block.
+	Notify(ctx context.Context, changed func(Key), live func(bool))
+}

@@ -78,9 +78,9 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		e.stats.Derived.Add(1)
 		e.log.Info("size derived", "owner", key.Owner, "size", key.Size, "bytes", len(body), "elapsed", time.Since(started))
 	}
-	e.put(key, next)
+	storeErr := e.put(key, next)
 	if next.Timer.Kind == store.TimerError {
-		return pullResult{rec: next, kind: pullFailed}
+		return pullResult{rec: next, kind: pullFailed, storeErr: storeErr}
 	}
-	return pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer}
+	return pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer, storeErr: storeErr}
 }

@@ -43,7 +43,8 @@ var ErrNoPhoto = errors.New("sync: no photo")
 
 // Locker is the cross-replica pull lock; *store.Redis is one. TryLock does
 // not wait: acquired is false while another replica holds the lock for key.
-// A lock ends by release or after ttl, whichever comes first.
+// The lock is a lease of ttl that its holder renews until release, so a
+// holder that dies frees it at most ttl later.
 type Locker interface {
 	TryLock(ctx context.Context, key store.Key, ttl time.Duration) (release func(), acquired bool, err error)
 }
@@ -431,6 +432,10 @@ const storeTimeout = 5 * time.Second
 // store.
 const peerPoll = 25 * time.Millisecond
 
+// pullLease is the pull lock's lease: short, since a dead holder costs the
+// others up to one lease, and renewed by the holder while its pull runs.
+const pullLease = 3 * time.Second
+
 // pullKind is how one pull ended.
 type pullKind uint8
 
@@ -455,6 +460,9 @@ type pullResult struct {
 	// the source that ended the walk said.
 	answered bool
 	answer   photo.Status
+	// storeErr says the outcome could not be stored; the viewer is still
+	// answered, operators' commands count it failed.
+	storeErr error
 }
 
 // pull runs one pull of key and stores its outcome. It runs inside the
@@ -472,14 +480,18 @@ func (e *Engine) pull(key store.Key) pullResult {
 	// The lock covers derived sizes too: the master copy has a lock of its
 	// own, and one replica scaling a size saves the others the work.
 	if e.opts.Locker != nil {
-		release, acquired, err := e.opts.Locker.TryLock(ctx, key, e.opts.PullTimeout+storeTimeout)
+		release, acquired, err := e.opts.Locker.TryLock(ctx, key, pullLease)
+		if err == nil && !acquired {
+			e.stats.PeerWaits.Add(1)
+			var r pullResult
+			if r, release = e.awaitPeer(ctx, key, prev); release == nil {
+				return r
+			}
+		}
 		switch {
 		case err != nil:
 			// No shared store, no shared lock: pull alone.
 			e.storeFailed(err)
-		case !acquired:
-			e.stats.PeerWaits.Add(1)
-			return e.awaitPeer(ctx, key, prev)
 		default:
 			defer release()
 			// The holder before us may have finished just now.
@@ -508,20 +520,25 @@ func (e *Engine) settled(rec store.Record, found bool) (pullResult, bool) {
 }
 
 // awaitPeer waits for another replica's pull of key to land in the store,
-// for as long as a pull may take.
-func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record) pullResult {
+// for as long as a pull may take. It retries the lock as it goes: when the
+// holder's lease ends without a result (the holder died), release is the
+// lock, now ours, and the caller pulls.
+func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record) (r pullResult, release func()) {
 	tick := time.NewTicker(peerPoll)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return pullResult{rec: prev, kind: peerTimedOut}
+			return pullResult{rec: prev, kind: peerTimedOut}, nil
 		case <-tick.C:
 		}
 		if rec, found := e.load(ctx, key); found {
 			if r, done := e.settled(rec, found); done {
-				return r
+				return r, nil
 			}
+		}
+		if release, ok, err := e.opts.Locker.TryLock(ctx, key, pullLease); err == nil && ok {
+			return pullResult{}, release
 		}
 	}
 }
@@ -571,11 +588,11 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
-	e.put(key, next)
+	storeErr := e.put(key, next)
 	if pullErr != nil {
-		return pullResult{rec: next, kind: pullFailed}
+		return pullResult{rec: next, kind: pullFailed, storeErr: storeErr}
 	}
-	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status}
+	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status, storeErr: storeErr}
 }
 
 // timer is the one place a pull's timer is made: UserPhotoExpiration after
@@ -590,12 +607,14 @@ func (e *Engine) timer(kind store.TimerKind, now time.Time) store.Timer {
 
 // put stores a pull's outcome. The pull's own deadline may be what ended
 // it, so the write (above all of an error timer) has a context of its own.
-func (e *Engine) put(key store.Key, rec store.Record) {
+func (e *Engine) put(key store.Key, rec store.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := e.opts.Store.Put(ctx, key, rec); err != nil {
+	err := e.opts.Store.Put(ctx, key, rec)
+	if err != nil {
 		e.storeFailed(err)
 	} else {
 		e.storeUp()
 	}
+	return err
 }

@@ -96,6 +96,8 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 		return RefreshFailed, ErrPeerPull
 	case res.kind == pullFailed:
 		return RefreshFailed, errors.New(res.rec.Error)
+	case res.storeErr != nil:
+		return RefreshFailed, fmt.Errorf("storing the pulled photo: %w", res.storeErr)
 	case res.rec.State == store.StateNoPhoto:
 		return RefreshNoPhoto, nil
 	case found && prev.State == store.StatePhoto && res.rec.Sum == prev.Sum && res.rec.ETag == prev.ETag:

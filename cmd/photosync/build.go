@@ -56,7 +56,13 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 	}
 	st := store.Store(backing)
 	if cfg.Store.MemoryLimit > 0 {
-		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+		var hopts store.HotOptions
+		if cfg.Store.RedisURL != "" {
+			// Other replicas write too: memory is bounded in time while the
+			// invalidation subscription is down.
+			hopts.MemoryTTL = cfg.Store.MemoryTTL.D()
+		}
+		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), hopts)
 	}
 	eopts := engineOptions(cfg, log)
 	eopts.Store, eopts.Locker = st, locker
@@ -124,7 +130,7 @@ func engineOptions(cfg configs.Config, log *slog.Logger) psync.Options {
 // answers, for /readyz.
 func openStore(ctx context.Context, c configs.Store, log *slog.Logger) (store.Store, psync.Locker, func(context.Context) error, error) {
 	if c.RedisURL != "" {
-		r, err := store.NewRedis(c.RedisURL, store.RedisOptions{Prefix: c.RedisPrefix})
+		r, err := store.NewRedis(c.RedisURL, redisOptions(c, log))
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -149,6 +155,19 @@ func openStore(ctx context.Context, c configs.Store, log *slog.Logger) (store.St
 		return err
 	}
 	return b, nil, ready, nil
+}
+
+// redisOptions is the one place a config becomes store.RedisOptions; config
+// check parses the URL with the same options.
+func redisOptions(c configs.Store, log *slog.Logger) store.RedisOptions {
+	return store.RedisOptions{
+		Mode:        store.RedisMode(c.RedisMode),
+		Prefix:      c.RedisPrefix,
+		CAFile:      c.RedisCAFile,
+		Certificate: c.RedisCertificate,
+		Key:         c.RedisKey,
+		Logger:      log.With("component", "store"),
+	}
 }
 
 // exchangeParts is Exchange wired from the config: the S2S issuer, the

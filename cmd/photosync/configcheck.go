@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 
 	"go.yaml.in/yaml/v3"
 
 	"photosync/configs"
+	"photosync/store"
 )
 
 // masked replaces a secret in printed configuration.
@@ -63,6 +63,12 @@ func configCheckCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Store.RedisURL != "" {
+		// serve's own parser, so that check and serve never disagree.
+		if _, err := store.ParseRedisURL(cfg.Store.RedisURL, store.RedisMode(cfg.Store.RedisMode)); err != nil {
+			return fmt.Errorf("store.redis_url: %w", err)
+		}
+	}
 	b, err := yaml.Marshal(maskSecrets(cfg))
 	if err != nil {
 		return fmt.Errorf("printing the configuration: %w", err)
@@ -74,16 +80,7 @@ func configCheckCmd(args []string, stdout, stderr io.Writer) error {
 // maskSecrets hides the Redis password and the admin token.
 func maskSecrets(c configs.Config) configs.Config {
 	if c.Store.RedisURL != "" {
-		if u, err := url.Parse(c.Store.RedisURL); err == nil && u.User != nil {
-			if _, ok := u.User.Password(); ok {
-				u.User = url.UserPassword(u.User.Username(), masked)
-			} else {
-				u.User = url.User(masked) // redis://secret@host: the user part is the password
-			}
-			c.Store.RedisURL = u.String()
-		} else if err != nil {
-			c.Store.RedisURL = masked
-		}
+		c.Store.RedisURL = store.MaskURL(c.Store.RedisURL)
 	}
 	if c.Admin.Token != "" {
 		c.Admin.Token = masked

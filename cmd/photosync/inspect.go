@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"photosync/configs"
 	"photosync/internal/untrusted"
+	"photosync/store"
 	psync "photosync/sync"
 	"photosync/sync/photo"
 )
@@ -106,10 +106,7 @@ func when(t time.Time) string {
 // storeName says where the bytes are, with no password.
 func storeName(s configs.Store) string {
 	if s.RedisURL != "" {
-		if u, err := url.Parse(s.RedisURL); err == nil {
-			return "redis " + u.Redacted()
-		}
-		return "redis"
+		return "redis " + store.MaskURL(s.RedisURL)
 	}
 	return "embedded " + filepath.Join(s.Path, "photosync.db")
 }

@@ -270,7 +270,7 @@ admin:
 			t.Errorf("config check prints the secret %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"redis://photosync:%2A%2A%2A%2A%2A%2A%2A%2A@127.0.0.1:6379/0", "token: '********'", "expiration: 6h0m0s", "listen: 0.0.0.0:9090"} {
+	for _, want := range []string{"redis://photosync:********@127.0.0.1:6379/0", "token: '********'", "expiration: 6h0m0s", "listen: 0.0.0.0:9090"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config check output lacks %q:\n%s", want, out)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"photosync/configs"
+	"photosync/store"
 	psync "photosync/sync"
 	"photosync/sync/photo"
 )
@@ -90,7 +91,7 @@ func buildQuiet(ctx context.Context, cfg configs.Config, stderr io.Writer) (*app
 		cfg.Log.Level = "warn"
 	}
 	a, err := build(ctx, cfg, newLogger(cfg.Log, stderr), nil)
-	if err != nil && cfg.Store.RedisURL == "" && strings.Contains(err.Error(), "locked") {
+	if err != nil && errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w\n(a running serve holds the embedded store: use its admin API, stop it, or share the store through store.redis_url)", err)
 	}
 	return a, err
