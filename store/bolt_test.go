@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"photosync/internal/testclock"
 	"photosync/store"
 	"photosync/store/storetest"
 )
@@ -75,7 +76,7 @@ func TestBoltPing(t *testing.T) {
 func TestBoltPersists(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	clk := newClock()
+	clk := testclock.New()
 	key := store.Key{Owner: "alice@contoso.com", Size: "HR96x96"}
 	until := clk.Now().Add(time.Hour)
 

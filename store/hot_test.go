@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"photosync/internal/testclock"
 	"photosync/store"
 	"photosync/store/storetest"
 )
@@ -65,7 +66,7 @@ func mustPut(t *testing.T, s store.Store, key store.Key, r store.Record) {
 }
 
 func TestHotHit(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: openBolt(t, t.TempDir(), store.BoltOptions{Now: clk.Now})}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
 	want := alive(clk.Now(), "photo")
@@ -89,7 +90,7 @@ func TestHotHit(t *testing.T) {
 }
 
 func TestHotFill(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	bolt := openBolt(t, t.TempDir(), store.BoltOptions{Now: clk.Now})
 	back := &counting{Store: bolt}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
@@ -126,7 +127,7 @@ func TestHotFill(t *testing.T) {
 }
 
 func TestHotTimerRunsOut(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: openBolt(t, t.TempDir(), store.BoltOptions{Now: clk.Now})}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
 	mustPut(t, h, hotKey, alive(clk.Now(), "photo"))
@@ -148,7 +149,7 @@ func TestHotTimerRunsOut(t *testing.T) {
 }
 
 func TestHotTooBig(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, 4<<10, store.HotOptions{Now: clk.Now})
 	mustPut(t, h, hotKey, alive(clk.Now(), strings.Repeat("x", 8<<10)))
@@ -167,7 +168,7 @@ func TestHotTooBig(t *testing.T) {
 // record in memory, timer included, so the process carries on by itself
 // while its store is away, and that the error reaches the caller.
 func TestHotPutFails(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
 	mustPut(t, h, hotKey, alive(clk.Now(), "old"))
@@ -186,7 +187,7 @@ func TestHotPutFails(t *testing.T) {
 }
 
 func TestHotDelete(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
 	mustPut(t, h, hotKey, alive(clk.Now(), "photo"))
@@ -203,7 +204,7 @@ func TestHotDelete(t *testing.T) {
 
 // TestHotFIFO checks that the oldest entries make room for a new one.
 func TestHotFIFO(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	key := func(i int) store.Key { return store.Key{Owner: fmt.Sprintf("user%d@contoso.com", i), Size: "HR96x96"} }
 	body := strings.Repeat("x", 1000)
 
@@ -240,7 +241,7 @@ func TestHotFIFO(t *testing.T) {
 // just put is served from memory when it fits.
 func TestHotBytesBound(t *testing.T) {
 	const maxBytes = 64 << 10
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, maxBytes, store.HotOptions{Now: clk.Now})
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -269,7 +270,7 @@ func TestHotBytesBound(t *testing.T) {
 // bound holds throughout, and recent photos are still served from memory.
 func TestHotBoundTenThousandPhotos(t *testing.T) {
 	const maxBytes = 1 << 20
-	clk := newClock()
+	clk := testclock.New()
 	back := &counting{Store: newMemStore()}
 	h := store.NewHot(back, maxBytes, store.HotOptions{Now: clk.Now})
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -296,7 +297,7 @@ func TestHotBoundTenThousandPhotos(t *testing.T) {
 // while another one checks the bound; run with -race.
 func TestHotBytesBoundConcurrent(t *testing.T) {
 	const maxBytes = 32 << 10
-	clk := newClock()
+	clk := testclock.New()
 	h := store.NewHot(newMemStore(), maxBytes, store.HotOptions{Now: clk.Now})
 	ctx := context.Background()
 
@@ -388,7 +389,7 @@ func (f *fakeNotifier) Notify(ctx context.Context, changed func(store.Key), live
 // change drops the key, a resubscription drops everything, and while the
 // subscription is down entries live at most MemoryTTL.
 func TestHotNotified(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	n := &fakeNotifier{memStore: newMemStore(), ready: make(chan struct{})}
 	back := &counting{Store: n}
 	h := store.NewHot(n, 1<<20, store.HotOptions{Now: clk.Now, MemoryTTL: 30 * time.Second})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"photosync/internal/testclock"
 	"photosync/store"
 	"photosync/store/storetest"
 )
@@ -112,7 +113,7 @@ func TestOpenRedisErrors(t *testing.T) {
 // judges the timer.
 func TestRedisOneKey(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
+	clk := testclock.New()
 	r := openRedis(t, testPrefix(t), store.RedisOptions{Now: clk.Now})
 	raw := rawRedis(t)
 	key := store.Key{Owner: "alice@contoso.com", Size: "HR96x96"}

@@ -204,7 +204,7 @@ type Engine struct {
 	stats   Stats
 
 	background sync.WaitGroup // pulls that may outlive their request
-	storeDown  atomic.Bool    // last store access failed: logged once per outage
+	storeDown  atomic.Bool    // the last write failed: logged once per outage
 }
 
 // New returns an Engine.
@@ -364,35 +364,38 @@ func (e *Engine) serveStale(rec store.Record, now time.Time, reason string) (Pho
 }
 
 // load reads the store. A store that fails is read as a miss, so photos
-// keep being served (from the hot layer and the master) while it is away;
-// the outage is logged when it starts and when it ends, not per request.
+// keep being served (from the memory layer and the sources) while it is
+// away. A failed read is counted, not logged: a read may be answered from
+// memory, so only the store itself can tell when it became unreachable and
+// when it is back (store.Redis logs both).
 func (e *Engine) load(ctx context.Context, key store.Key) (store.Record, bool) {
 	rec, err := e.opts.Store.Get(ctx, key)
 	switch {
 	case err == nil:
-		e.storeUp()
 		return rec, true
 	case errors.Is(err, store.ErrNotFound):
-		e.storeUp()
 	case errors.Is(err, store.ErrCorrupt):
 		e.stats.StoreErrors.Add(1)
 		e.log.Error("stored photo fails its checksum; pulling it again", "owner", key.Owner, "size", key.Size)
 	default:
-		e.storeFailed(err)
+		e.stats.StoreErrors.Add(1)
 	}
 	return store.Record{}, false
 }
 
-func (e *Engine) storeFailed(err error) {
+// writeFailed counts a write the store refused and logs the first of an
+// outage; writeOK ends the outage. Writes always reach the backing store,
+// so unlike reads they say whether it takes them.
+func (e *Engine) writeFailed(err error) {
 	e.stats.StoreErrors.Add(1)
 	if !e.storeDown.Swap(true) {
-		e.log.Error("store unreachable: serving from memory and the master, timers kept locally", "err", err)
+		e.log.Error("store refuses writes: pulls are served but not kept, timers kept in memory", "err", err)
 	}
 }
 
-func (e *Engine) storeUp() {
+func (e *Engine) writeOK() {
 	if e.storeDown.Swap(false) {
-		e.log.Info("store reachable again")
+		e.log.Info("store takes writes again")
 	}
 }
 
@@ -491,7 +494,7 @@ func (e *Engine) pull(key store.Key) pullResult {
 		switch {
 		case err != nil:
 			// No shared store, no shared lock: pull alone.
-			e.storeFailed(err)
+			e.stats.StoreErrors.Add(1)
 		default:
 			defer release()
 			// The holder before us may have finished just now.
@@ -612,9 +615,9 @@ func (e *Engine) put(key store.Key, rec store.Record) error {
 	defer cancel()
 	err := e.opts.Store.Put(ctx, key, rec)
 	if err != nil {
-		e.storeFailed(err)
+		e.writeFailed(err)
 	} else {
-		e.storeUp()
+		e.writeOK()
 	}
 	return err
 }

@@ -390,10 +390,18 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("keys in the returned Redis = %v, %v; want the new photo's records", keys, err)
 	}
-	for _, k := range keys { // its size, and the master copy it was scaled from
-		if !strings.Contains(k, users[5].Email) {
-			t.Errorf("unexpected key %q in the returned Redis", k)
+	// The new photo's size and the master copy it was scaled from are there.
+	// (Photos served from memory during the outage may be there too: the
+	// memory layer is dropped when Redis is back, since other replicas may
+	// have changed what it held, and the next request pulls them again.)
+	newKeys := 0
+	for _, k := range keys {
+		if strings.Contains(k, users[5].Email) {
+			newKeys++
 		}
+	}
+	if newKeys != 2 {
+		t.Errorf("keys of the photo pulled during the outage: %d of %v, want its size and its master copy", newKeys, keys)
 	}
 
 	close(stop)
@@ -403,9 +411,11 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	}
 	t.Logf("%d requests for cached photos, none failed, across a Redis outage", requests.Load())
 	logs, _ := os.ReadFile(r.log)
-	for _, want := range []string{"store unreachable", "store reachable again"} {
-		if !strings.Contains(string(logs), want) {
-			t.Errorf("log lacks %q", want)
+	// Redis itself logs its outage, once when it starts and once when it
+	// ends, however many requests were answered from memory meanwhile.
+	for _, want := range []string{`"msg":"redis unreachable"`, `"msg":"redis reachable again"`} {
+		if n := strings.Count(string(logs), want); n != 1 {
+			t.Errorf("log has %s %d times, want once", want, n)
 		}
 	}
 }

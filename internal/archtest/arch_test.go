@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"oauth":                        {"internal/untrusted"},
 	"store":                        {},
 	"store/storetest":              {"store"},
+	"store/redistest":              {"internal/testpki"},
 	"internal/untrusted":           {},
 	"internal/testclock":           {},
 	"internal/testpki":             {},
