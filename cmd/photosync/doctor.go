@@ -18,7 +18,9 @@ import (
 	"photosync/configs"
 	"photosync/internal/untrusted"
 	"photosync/oauth"
+	"photosync/sync/directory"
 	"photosync/sync/exchange"
+	"photosync/sync/graph"
 	"photosync/sync/photo"
 )
 
@@ -338,6 +340,16 @@ func sourceFix(name string, err error) string {
 		return "add the CA that issued the directory's certificate to directory.ca_file (PEM)"
 	case errors.As(err, &ua) && name == configs.SourceGraph:
 		return "add the CA that issued Graph's certificate to graph.ca_file (PEM)"
+	}
+	switch {
+	case errors.Is(err, directory.ErrBind):
+		return "the directory refused the bind: check directory.bind_dn and its password (bind_password or bind_password_env)"
+	case errors.Is(err, directory.ErrConnect):
+		return "the directory cannot be reached: check directory.url (host, port, ldap:// or ldaps://) and the firewall"
+	case errors.Is(err, directory.ErrAmbiguous):
+		return "two directory entries carry this address in directory.match_attributes: make it unique or narrow directory.base_dn"
+	case errors.Is(err, graph.ErrUnauthorized):
+		return "Graph refused our credential: check graph.tenant, client_id and the secret or certificate, and that the app has User.Read.All (application) with admin consent"
 	}
 	switch name {
 	case configs.SourceDirectory:
