@@ -53,4 +53,6 @@ func TestBoltConcurrentPutsDurable(t *testing.T) {
 	}
 }
 
-func key(i int) store.Key { return store.Key{Owner: fmt.Sprintf("p%03d@contoso.com", i), Size: "HR96x96"} }
+func key(i int) store.Key {
+	return store.Key{Owner: fmt.Sprintf("p%03d@contoso.com", i), Size: "HR96x96"}
+}
