@@ -20,6 +20,14 @@ const boltFile = "photosync.db"
 // and say why instead.
 const boltLockTimeout = time.Second
 
+// boltBatchDelay is how long a write waits for others to share its
+// transaction (bbolt's MaxBatchDelay, default 10ms). Each bbolt commit
+// syncs the file, so one commit per write caps a warm of many concurrent
+// pulls at the disk's sync rate; pulls take tens of milliseconds, so the
+// writes that finish together within 2ms are many, and 2ms is little
+// beside a master round trip for the one cold pull that waits alone.
+const boltBatchDelay = 2 * time.Millisecond
+
 // Both buckets use the same key, owner + NUL + size (see Key.check).
 var (
 	bucketMeta = []byte("meta") // JSON meta
@@ -73,6 +81,7 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: creating buckets in %s: %w", path, err)
 	}
+	db.MaxBatchDelay = boltBatchDelay
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -115,7 +124,11 @@ func (b *Bolt) Get(ctx context.Context, key Key) (Record, error) {
 	return r, nil
 }
 
-// Put implements Store. Metadata and bytes are written in one transaction.
+// Put implements Store. Metadata and bytes are written in one transaction,
+// which concurrent Puts share (bbolt's Batch): Put returns once that
+// transaction is committed and synced, so the write is as durable as one
+// of its own. When the shared transaction fails, bbolt retries each write
+// in a transaction of its own, so one bad write fails only its own Put.
 func (b *Bolt) Put(ctx context.Context, key Key, r Record) error {
 	if err := key.check(); err != nil {
 		return err
@@ -132,7 +145,9 @@ func (b *Bolt) Put(ctx context.Context, key Key, r Record) error {
 		return err
 	}
 	k := appendKey(nil, key)
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	// Batch may run the function more than once (see above): it only
+	// writes the same two values.
+	err = b.db.Batch(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(k, m); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,6 +99,10 @@ type Handler struct {
 	echo         *echo.Echo
 	// names maps each route's Echo path to its name.
 	names map[string]string
+	// serve is the middleware chain around the handler Echo's router
+	// found, built once: Echo's Use would build it again, three closures,
+	// on every request.
+	serve echo.HandlerFunc
 }
 
 // New returns the handler serving e's photos at the URLs of routes.go.
@@ -108,6 +113,8 @@ func New(e *psync.Engine, opts Options) *Handler {
 	if opts.IdentityHeader == "" {
 		opts.IdentityHeader = DefaultIdentityHeader
 	}
+	// Canonical once, so that each request reads it with a map look-up.
+	opts.IdentityHeader = http.CanonicalHeaderKey(opts.IdentityHeader)
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,27 +124,40 @@ func New(e *psync.Engine, opts Options) *Handler {
 	ec := echo.New()
 	ec.HideBanner, ec.HidePort = true, true
 	ec.HTTPErrorHandler = h.handleError
-	ec.Use(h.recoverPanics, h.logRequests, h.identify)
 	for _, r := range h.routes() {
 		ec.Match(r.methods, r.path, r.handle)
 		h.names[r.path] = r.name
 	}
+	// The handler the router found (a route's, or Echo's 404 or 405).
+	found := func(c echo.Context) error { return c.Handler()(c) }
 	if opts.Upstream != nil {
-		ec.Use(h.sidecar(ec, opts.Upstream))
+		found = h.sidecar(ec, opts.Upstream)(found)
 	}
+	h.serve = h.recoverPanics(h.logRequests(h.identify(found)))
 	h.echo = ec
 	return h
 }
 
-// ServeHTTP answers r.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.echo.ServeHTTP(w, r) }
+// ServeHTTP answers r. It does what Echo's ServeHTTP does (a pooled
+// context, the route found before any middleware runs, one error handler),
+// but runs the middleware chain built in New instead of building one per
+// request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.echo.AcquireContext()
+	c.Reset(r, w)
+	h.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	if err := h.serve(c); err != nil {
+		h.echo.HTTPErrorHandler(err, c)
+	}
+	h.echo.ReleaseContext(c)
+}
 
 // identify believes the identity header only from a trusted proxy, and
 // removes it otherwise so nothing downstream can read it by mistake.
 func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		raw := r.Header.Get(h.opts.IdentityHeader)
+		raw := field(r.Header, h.opts.IdentityHeader)
 		if raw == "" {
 			return next(c)
 		}
@@ -262,20 +282,31 @@ func fwdStatus(p psync.Photo) int {
 
 // writePhoto writes p with its validators, or 304 when the client has it.
 func writePhoto(c echo.Context, p answer) error {
-	// Header keys are in canonical form and assigned directly, and the
-	// values that never change share one slice: on the hit path every
-	// allocation counts.
+	// On the hit path every allocation counts: header keys are canonical
+	// and assigned directly, the values made for this answer are cut from
+	// one string, and their slices from shared arrays (headerValues).
+	var buf [128]byte
+	b := append(buf[:0], "private, max-age="...)
+	b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
+	endControl := len(b)
+	b = appendCacheStatus(b, p)
+	endStatus := len(b)
+	b = strconv.AppendInt(b, int64(len(p.Body)), 10)
+	made := string(b)
+
+	v := headerValues(4)
+	v[0], v[1], v[2], v[3] = p.ETag, made[:endControl], made[endControl:endStatus], made[endStatus:]
 	hdr := c.Response().Header()
-	hdr["Etag"] = []string{p.ETag}
-	hdr["Cache-Control"] = []string{"private, max-age=" + strconv.Itoa(int(p.MaxAge/time.Second))}
+	hdr["Etag"] = v[0:1:1]
+	hdr["Cache-Control"] = v[1:2:2]
 	hdr["X-Content-Type-Options"] = nosniff
-	hdr["Cache-Status"] = []string{cacheStatus(p)}
-	if etagMatch(c.Request().Header.Get("If-None-Match"), p.ETag) {
+	hdr["Cache-Status"] = v[2:3:3]
+	if etagMatch(field(c.Request().Header, "If-None-Match"), p.ETag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(p.Body))}
-	if v, ok := contentTypes[p.ContentType]; ok {
-		hdr["Content-Type"] = v
+	hdr["Content-Length"] = v[3:4:4]
+	if ct, ok := contentTypes[p.ContentType]; ok {
+		hdr["Content-Type"] = ct
 	} else {
 		hdr["Content-Type"] = []string{p.ContentType}
 	}
@@ -292,6 +323,30 @@ var (
 		"image/webp": {"image/webp"}, "image/bmp": {"image/bmp"},
 	}
 )
+
+// headerValues returns n empty strings for one response's header values,
+// cut from an array shared with other responses, so that a header field
+// costs no allocation of its own. Each field gets a slice of its own slot
+// with len == cap: Header.Add on it copies instead of writing into a
+// neighbour's slot, and an array lives until the last response holding a
+// slot of it is gone.
+func headerValues(n int) []string {
+	blk := valueBlocks.Get().(*valueBlock)
+	if blk.used+n > len(blk.v) {
+		blk = new(valueBlock)
+	}
+	v := blk.v[blk.used : blk.used+n : blk.used+n]
+	blk.used += n
+	valueBlocks.Put(blk)
+	return v
+}
+
+type valueBlock struct {
+	v    [128]string
+	used int
+}
+
+var valueBlocks = sync.Pool{New: func() any { return new(valueBlock) }}
 
 // queryValue returns the first value of key in a raw query without parsing
 // all of it into a map: the hit path reads one or two parameters.
@@ -328,7 +383,11 @@ func queryValue(c echo.Context, key string) string {
 //	photosync; fwd=stale; fwd-status=304; collapsed another request's revalidation
 //	photosync; fwd=miss; detail=cold-deadline       nothing yet (placeholder or 404)
 func cacheStatus(p answer) string {
-	b := make([]byte, 0, 96)
+	return string(appendCacheStatus(make([]byte, 0, 96), p))
+}
+
+// appendCacheStatus appends cacheStatus(p) to b.
+func appendCacheStatus(b []byte, p answer) []byte {
 	b = append(b, "photosync; "...)
 	switch {
 	case p.Outcome == psync.OutcomeHit:
@@ -362,18 +421,17 @@ func cacheStatus(p answer) string {
 			b = strconv.AppendInt(b, int64(p.MaxAge/time.Second), 10)
 		}
 	}
-	detail := p.Stale
-	if p.placeholder {
-		if detail != "" {
-			detail += "-"
-		}
-		detail += "placeholder"
-	}
-	if detail != "" {
+	if p.Stale != "" || p.placeholder {
 		b = append(b, "; detail="...)
-		b = append(b, detail...)
+		b = append(b, p.Stale...)
+		if p.placeholder {
+			if p.Stale != "" {
+				b = append(b, '-')
+			}
+			b = append(b, "placeholder"...)
+		}
 	}
-	return string(b)
+	return b
 }
 
 // OutcomeOf reads back what a Cache-Status value written by photosync says:
@@ -401,7 +459,7 @@ func etagMatch(header, etag string) bool {
 		return false
 	}
 	want := strings.TrimPrefix(etag, "W/")
-	for _, tag := range strings.Split(header, ",") {
+	for tag := range strings.SplitSeq(header, ",") {
 		tag = strings.TrimSpace(tag)
 		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
 			return true
@@ -501,11 +559,11 @@ var (
 // requestID is the X-Request-Id of r: the one a proxy in front sent, when
 // it is short and plain (it goes into logs), or a new one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(echo.HeaderXRequestID); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == "" {
+	if id := field(r.Header, echo.HeaderXRequestID); id != "" && len(id) <= 64 && strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == "" {
 		return id
 	}
-	b := make([]byte, 0, 24)
-	b = append(b, requestPrefix...)
+	var buf [24]byte
+	b := append(buf[:0], requestPrefix...)
 	return string(strconv.AppendUint(b, requestSeq.Add(1), 36))
 }
 
@@ -517,19 +575,34 @@ func (h *Handler) logFor(c echo.Context) *slog.Logger {
 	return h.log
 }
 
+// field is h.Get(key) for a key already in canonical form, without
+// canonicalising it again on every request.
+func field(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		start := time.Now()
+		// Reading the clock and building the attributes cost time on
+		// every hit: only when someone reads the line.
+		debug := h.log.Enabled(c.Request().Context(), slog.LevelDebug)
+		var start time.Time
+		if debug {
+			start = time.Now()
+		}
 		id := requestID(c.Request())
-		c.Response().Header()[echo.HeaderXRequestID] = []string{id} // and logFor reads it back
+		v := headerValues(1)
+		v[0] = id
+		c.Response().Header()[echo.HeaderXRequestID] = v // and logFor reads it back
 		err := next(c)
 		if err != nil {
 			c.Error(err)
 		}
-		r := c.Request()
-		// Building the attributes costs allocations on every hit: only when
-		// someone reads them.
-		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		if debug {
+			r := c.Request()
 			h.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
 				"bytes", c.Response().Size, "cache_status", c.Response().Header().Get("Cache-Status"),
 				"elapsed", time.Since(start))
