@@ -230,8 +230,15 @@ func (r *Redis) Target() RedisTarget { return r.target }
 func (r *Redis) Ping(ctx context.Context) error {
 	err := r.c.Ping(ctx).Err()
 	if err == nil {
-		// A short-lived write: only a master with room accepts it.
-		err = r.c.Set(ctx, r.prefix+"ping:{"+r.origin+"}", "1", 10*time.Second).Err()
+		// A write, deleted at once: only a master with room accepts it. The
+		// key has no TTL, so a volatile-* policy cannot make room for it by
+		// evicting (it would evict a TTL key, and photosync's have none).
+		key := r.prefix + "ping:{" + r.origin + "}"
+		_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, "1", 0)
+			p.Del(ctx, key)
+			return nil
+		})
 	}
 	r.observe(err, true)
 	if err != nil {
