@@ -452,15 +452,19 @@ var (
 	errNoPhoto      = echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
 )
 
-// handleError turns every error into a one-line text answer. Internal
-// details go to the log, never to the client.
+// handleError turns every error into a one-line text answer, or on the
+// Graph routes into Graph's JSON error. Internal details go to the log,
+// never to the client.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	code, msg := http.StatusInternalServerError, "internal error"
 	var he *echo.HTTPError
+	var ge *graphError
 	switch {
+	case errors.As(err, &ge):
+		code, msg = ge.Status, ge.Message
 	case errors.As(err, &he):
 		code = he.Code
 		if m, ok := he.Message.(string); ok {
@@ -477,6 +481,10 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		code, msg = http.StatusGatewayTimeout, "timed out"
 	default:
 		h.logFor(c).Error("request failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if h.isGraphRoute(c) {
+		writeGraphError(c, err, code, msg)
+		return
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)
