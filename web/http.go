@@ -95,6 +95,9 @@ type Handler struct {
 	echo         *echo.Echo
 	// names maps each route's Echo path to its name.
 	names map[string]string
+	// identityWarn limits the warning about identity values that are not
+	// addresses to one a minute.
+	identityWarn identityWarning
 }
 
 // New returns the handler serving e's photos at the URLs of routes.go.
@@ -130,7 +133,9 @@ func New(e *psync.Engine, opts Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.echo.ServeHTTP(w, r) }
 
 // identify believes the identity header only from a trusted proxy, and
-// removes it otherwise so nothing downstream can read it by mistake.
+// removes it otherwise so nothing downstream can read it by mistake. A
+// trusted value that is not an address makes the request anonymous, and
+// warnNotAddress says why.
 func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -144,7 +149,12 @@ func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		viewer, err := photo.NormalizeEmail(strings.TrimSpace(raw))
 		if err != nil {
-			return echo.NewHTTPError(http.StatusBadRequest, "identity header: "+err.Error())
+			// Not an address (an opaque subject, a login name): this
+			// request is anonymous, and stored photos are still served.
+			// The header stays: it came from the proxy, and an application
+			// behind photosync may read it.
+			h.warnNotAddress(raw)
+			return next(c)
 		}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), viewerKey{}, viewer)))
 		return next(c)
