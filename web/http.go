@@ -66,6 +66,10 @@ type Options struct {
 	Metadata http.Handler
 	// People, when set, are listed on a people page at /.
 	People []Person
+	// Placeholder is what userphoto.aspx shows for a person without a
+	// photo: PlaceholderSilhouette or PlaceholderInitials. Default:
+	// PlaceholderSilhouette.
+	Placeholder string
 	// Ready reports whether the store answers, for /readyz. Nil: ready.
 	Ready func(ctx context.Context) error
 	// Upstream, when set, is the application photosync stands in front of
@@ -92,6 +96,7 @@ type Handler struct {
 	opts         Options
 	log          *slog.Logger
 	placeholders map[string][]byte
+	initials     *initialsRenderer // nil unless Options.Placeholder is PlaceholderInitials
 	echo         *echo.Echo
 	// names maps each route's Echo path to its name.
 	names map[string]string
@@ -113,6 +118,9 @@ func New(e *psync.Engine, opts Options) *Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{engine: e, opts: opts, log: log, placeholders: newPlaceholders(), names: map[string]string{}}
+	if opts.Placeholder == PlaceholderInitials {
+		h.initials = newInitialsRenderer()
+	}
 
 	ec := echo.New()
 	ec.HideBanner, ec.HidePort = true, true
@@ -221,7 +229,8 @@ func (h *Handler) sharePoint(c echo.Context) error {
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
 	a := answer{Photo: p}
 	if errors.Is(err, psync.ErrNoPhoto) {
-		a.Body, a.ContentType, a.ETag, a.placeholder = h.placeholders[size], "image/png", placeholderETag, true
+		a.Body, a.ETag = h.placeholder(owner, p.Name, size)
+		a.ContentType, a.placeholder = "image/png", true
 		// Short: the real photo may arrive with the owner's next visit.
 		a.MaxAge = time.Minute
 	} else if err != nil {
