@@ -198,14 +198,14 @@ func wantAppSaw(email string) func(*testing.T, *http.Response) {
 // base URL. The application and oauth2-proxy may be one server.
 func startNginx(t *testing.T, nginx, photosyncAddr, appAddr, oauth2ProxyAddr string) string {
 	t.Helper()
+	return startNginxOn(t, nginx, freeAddr(t), photosyncAddr, appAddr, oauth2ProxyAddr)
+}
+
+// startNginxOn is startNginx listening on addr.
+func startNginxOn(t *testing.T, nginx, addr, photosyncAddr, appAddr, oauth2ProxyAddr string) string {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("..", "..", "deploy", "nginx")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nginx binds it next; on loopback nothing else takes it first
 
 	edits := map[string][][2]string{
 		"photosync-upstream.conf":  {{"server 127.0.0.1:8080;", "server " + photosyncAddr + ";"}},
