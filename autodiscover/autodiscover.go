@@ -417,6 +417,7 @@ func normalizeEmail(email string) (string, error) {
 type Settings struct {
 	Email       string // the address asked for, lower case
 	SMTPAddress string // AutoDiscoverSMTPAddress, when given
+	DisplayName string // UserDisplayName, sanitised (printable, at most 256 characters)
 
 	ExternalPhotosURL   string // ExternalPhotosUrl: base of GetUserPhoto; always set when Lookup succeeds
 	InternalPhotosURL   string // InternalPhotosUrl

@@ -246,7 +246,7 @@ func TestLookupHappyPath(t *testing.T) {
 		{"wsa:To", r.To, f.url("/autodiscover/autodiscover.svc")},
 		{"mailboxes", strings.Join(r.Mailboxes, ","), "alice@contoso.com"},
 		{"settings", strings.Join(r.Settings, ","), "ExternalPhotosUrl,InternalPhotosUrl,ExternalEcpPhotoUrl," +
-			"InternalEcpPhotoUrl,ExternalEwsUrl,InternalEwsUrl,AutoDiscoverSMTPAddress"},
+			"InternalEcpPhotoUrl,ExternalEwsUrl,InternalEwsUrl,AutoDiscoverSMTPAddress,UserDisplayName"},
 		{"token requests", strings.Join(tk.calls, ";"), "alice@contoso.com " + f.host()},
 	}
 	for _, ch := range checks {

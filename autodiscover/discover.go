@@ -184,6 +184,7 @@ func (c *Client) follow(ctx context.Context, w *walk, target *url.URL, user stri
 // settings fills s from a NoError answer and checks every URL in it.
 func (c *Client) settings(s Settings, ur userResponse, from *url.URL) (Settings, error) {
 	s.SMTPAddress = ur.settings[settingSMTPAddress]
+	s.DisplayName = untrusted.Text(ur.settings[settingDisplayName], 256)
 	for _, f := range []struct {
 		name string
 		dst  *string

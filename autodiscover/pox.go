@@ -70,6 +70,9 @@ func parsePOXResponse(data []byte) (userResponse, error) {
 	if smtp := resp.child(nsPOXOutlook, "User").child(nsPOXOutlook, "AutoDiscoverSMTPAddress").value(); smtp != "" {
 		out.settings[settingSMTPAddress] = smtp
 	}
+	if name := resp.child(nsPOXOutlook, "User").child(nsPOXOutlook, "DisplayName").value(); name != "" {
+		out.settings[settingDisplayName] = name
+	}
 	var proto *node
 	for _, want := range []string{"EXPR", "EXCH"} {
 		for _, p := range acct.children(nsPOXOutlook, "Protocol") {

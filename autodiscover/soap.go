@@ -34,13 +34,14 @@ const (
 	settingExternalEWS    = "ExternalEwsUrl"
 	settingInternalEWS    = "InternalEwsUrl"
 	settingSMTPAddress    = "AutoDiscoverSMTPAddress"
+	settingDisplayName    = "UserDisplayName"
 )
 
 var requestedSettings = []string{
 	settingExternalPhotos, settingInternalPhotos,
 	settingExternalEcp, settingInternalEcp,
 	settingExternalEWS, settingInternalEWS,
-	settingSMTPAddress,
+	settingSMTPAddress, settingDisplayName,
 }
 
 // buildRequest returns the GetUserSettings envelope for mailbox, posted to to.

@@ -81,6 +81,7 @@ type Photos struct {
 	MaxStale        Duration `yaml:"max_stale"`        // oldest copy served once its timer ran out. Default: 168h
 	DeriveSizes     bool     `yaml:"derive_sizes"`     // pull HR648x648 once, scale the rest here. Default: true
 	JPEGQuality     int      `yaml:"jpeg_quality"`     // of derived JPEGs, 1-100. Default: 85
+	Placeholder     string   `yaml:"placeholder"`      // silhouette or initials, for a person without a photo. Default: silhouette
 }
 
 // Source names for Config.Sources.
@@ -256,6 +257,7 @@ func Default() Config {
 			MaxStale:        Duration(psync.DefaultMaxStale),
 			DeriveSizes:     true,
 			JPEGQuality:     psync.DefaultJPEGQuality,
+			Placeholder:     "silhouette",
 		},
 		Exchange: Exchange{
 			Timeout:              Duration(autodiscover.DefaultTimeout),
@@ -386,6 +388,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	if c.Photos.ColdDeadline <= 0 {
 		bad("photos.cold_deadline", "must be positive")
+	}
+	if c.Photos.Placeholder != "silhouette" && c.Photos.Placeholder != "initials" {
+		bad("photos.placeholder", "want silhouette or initials, got %q", c.Photos.Placeholder)
 	}
 	if c.Photos.JPEGQuality < 1 || c.Photos.JPEGQuality > 100 {
 		bad("photos.jpeg_quality", "want 1 to 100, got %d", c.Photos.JPEGQuality)

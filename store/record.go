@@ -49,6 +49,7 @@ type meta struct {
 	Timer       TimerKind `json:"timer,omitempty"`
 	Until       time.Time `json:"until,omitzero"`
 	Source      string    `json:"source,omitempty"`
+	Name        string    `json:"name,omitempty"`
 }
 
 // prepare validates r for Put at now: it sets Sum from Body and turns a
@@ -79,6 +80,7 @@ func encodeMeta(r Record) ([]byte, error) {
 		Timer:       r.Timer.Kind,
 		Until:       r.Timer.Until,
 		Source:      r.Source,
+		Name:        r.Name,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: encoding record: %w", err)
@@ -112,6 +114,7 @@ func decode(key Key, m, body []byte) (Record, error) {
 		ErrorAt:     md.ErrorAt,
 		Timer:       Timer{Kind: md.Timer, Until: md.Until},
 		Source:      md.Source,
+		Name:        md.Name,
 	}, nil
 }
 

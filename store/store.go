@@ -111,6 +111,10 @@ type Record struct {
 	// the engine's source chain records it: "exchange", "directory",
 	// "exchange: deleted on purpose", …; "" before the chain existed.
 	Source string
+	// Name is the owner's display name as the source gave it, for the
+	// initials placeholder; "" when none did (and in records stored
+	// before it was kept).
+	Name string
 }
 
 // Checksum returns the hex SHA-256 of b, the form of Record.Sum.

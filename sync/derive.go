@@ -51,10 +51,10 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		}
 		next.Error, next.ErrorAt, next.Timer = src.Error, src.ErrorAt, src.Timer
 	case src.State != store.StatePhoto:
-		next = store.Record{State: src.State, PulledAt: src.PulledAt, Source: src.Source, Timer: src.Timer}
+		next = store.Record{State: src.State, PulledAt: src.PulledAt, Source: src.Source, Name: src.Name, Timer: src.Timer}
 	case prev.State == store.StatePhoto && prev.ETag == derivedMark+src.Sum:
 		next.PulledAt, next.Error, next.ErrorAt, next.Timer = src.PulledAt, "", time.Time{}, src.Timer
-		next.Source = src.Source
+		next.Source, next.Name = src.Source, src.Name
 	default:
 		select {
 		case e.scaling <- struct{}{}:
@@ -74,7 +74,7 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			break
 		}
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: ct, Sum: store.Checksum(body),
-			ETag: derivedMark + src.Sum, PulledAt: src.PulledAt, Source: src.Source, Timer: src.Timer}
+			ETag: derivedMark + src.Sum, PulledAt: src.PulledAt, Source: src.Source, Name: src.Name, Timer: src.Timer}
 		e.stats.Derived.Add(1)
 		e.log.Info("size derived", "owner", key.Owner, "size", key.Size, "bytes", len(body), "elapsed", time.Since(started))
 	}

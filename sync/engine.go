@@ -178,6 +178,9 @@ type Photo struct {
 	// what the source that ended the walk said.
 	Answered bool
 	Answer   photo.Status
+	// Name is the owner's display name as the source gave it, "" when
+	// none did; set with ErrNoPhoto too, for the initials placeholder.
+	Name string
 }
 
 // Stats counts what the engine did. Read it with Engine.Stats.
@@ -401,13 +404,14 @@ func (e *Engine) writeOK() {
 
 func serve(rec store.Record, now time.Time, outcome Outcome) (Photo, error) {
 	if rec.State != store.StatePhoto || len(rec.Body) == 0 {
-		return Photo{Outcome: outcome}, ErrNoPhoto
+		return Photo{Outcome: outcome, Name: rec.Name}, ErrNoPhoto
 	}
 	p := Photo{
 		Body:        rec.Body,
 		ContentType: rec.ContentType,
 		ETag:        etagOf(rec),
 		Outcome:     outcome,
+		Name:        rec.Name,
 	}
 	if outcome != OutcomeStale && rec.Timer.Alive(now) {
 		p.MaxAge = rec.Timer.Until.Sub(now)
@@ -577,6 +581,7 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 		// No photo, or deleted on purpose: drop what we had, so no older
 		// copy is ever served again.
 		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+		next.Name = prev.Name // kept below unless the walk names the owner
 		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "dropped", prev.State == store.StatePhoto, "elapsed", time.Since(started))
 	default:
 		body := res.Result.Body
@@ -587,6 +592,9 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	}
 	if pullErr == nil {
 		next.Source = res.Label()
+		if res.Result.Name != "" {
+			next.Name = res.Result.Name
+		}
 	}
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,7 +22,10 @@ import (
 
 // ews serves Exchange's REST photo URL,
 // GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…: both parameters
-// are required, as Exchange requires them; 404 when there is no photo.
+// are required, as Exchange requires them; 404 when there is no photo. As
+// Exchange does, it answers If-None-Match with the ETag bare as well as
+// quoted, and sends Expires beside Cache-Control: the EWS Managed API reads
+// Expires to know how long to keep the photo.
 func (h *Handler) ews(c echo.Context) error {
 	email := c.QueryParam("email")
 	if email == "" {
@@ -31,73 +35,49 @@ func (h *Handler) ews(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "email: "+err.Error())
 	}
-	size, ok := photo.CanonicalSize(c.QueryParam("size"))
+	sizeParam := c.QueryParam("size")
+	if sizeParam == "" {
+		return errSizeRequired
+	}
+	size, ok := photo.CanonicalSize(sizeParam)
 	if !ok {
 		return errUnknownSize
 	}
-	ctx := c.Request().Context()
+	r := c.Request()
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		r.Header.Set("If-None-Match", quoteETags(inm))
+	}
+	ctx := r.Context()
 	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
+	hdr := c.Response().Header()
 	if errors.Is(err, psync.ErrNoPhoto) {
-		c.Response().Header().Set("Cache-Control", "no-cache")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("Expires", time.Now().UTC().Format(http.TimeFormat))
 		return errNoPhoto
 	}
 	if err != nil {
 		return err
 	}
+	hdr.Set("Expires", time.Now().Add(p.MaxAge).UTC().Format(http.TimeFormat))
 	return writePhoto(c, answer{Photo: p})
 }
 
-// graphLargest serves GET /users/{id}/photo/$value: Graph's default photo is
-// the largest one.
-func (h *Handler) graphLargest(c echo.Context) error {
-	return h.graph(c, photo.MasterSize)
-}
+var errSizeRequired = echo.NewHTTPError(http.StatusBadRequest, "size is required (one of "+strings.Join(photo.Sizes, ", ")+")")
 
-// graphSized serves GET /users/{id}/photos/{size}/$value, size as Graph names
-// it (48x48 … 648x648).
-func (h *Handler) graphSized(c echo.Context) error {
-	size, ok := photo.FromGraphSize(c.Param("size"))
-	if !ok {
-		return graphError(c, http.StatusBadRequest, "ErrorInvalidSize",
-			"The requested photo size is not supported. Supported sizes: 48x48, 64x64, 96x96, 120x120, 240x240, 360x360, 432x432, 504x504, 648x648.")
+// quoteETags quotes the bare entity tags of an If-None-Match value, as
+// EWS clients send them (Exchange accepts both forms); tags already quoted,
+// weak or "*" are kept.
+func quoteETags(v string) string {
+	if strings.IndexByte(v, '"') >= 0 || strings.TrimSpace(v) == "*" {
+		return v
 	}
-	return h.graph(c, size)
-}
-
-func (h *Handler) graph(c echo.Context, size string) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return graphError(c, http.StatusBadRequest, "BadRequest", "Invalid user id: want the user principal name (an email address).")
+	tags := strings.Split(v, ",")
+	for i, t := range tags {
+		if t = strings.TrimSpace(t); t != "" {
+			tags[i] = `"` + t + `"`
+		}
 	}
-	owner, err := photo.NormalizeEmail(id)
-	if err != nil {
-		return graphError(c, http.StatusBadRequest, "BadRequest", "Invalid user id: want the user principal name (an email address).")
-	}
-	ctx := c.Request().Context()
-	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
-	if errors.Is(err, psync.ErrNoPhoto) {
-		c.Response().Header().Set("Cache-Control", "no-cache")
-		// Graph's answer for a user without a photo, word for word.
-		return graphError(c, http.StatusNotFound, "ImageNotFound",
-			"Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
-	}
-	if err != nil {
-		return err
-	}
-	return writePhoto(c, answer{Photo: p})
-}
-
-// graphError writes Graph's JSON error body. Its texts are fixed: nothing
-// from the request is echoed back.
-func graphError(c echo.Context, status int, code, message string) error {
-	type body struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(status)
-	}
-	return c.JSON(status, map[string]body{"error": {Code: code, Message: message}})
+	return strings.Join(tags, ", ")
 }
 
 // pathParam returns the path parameter name unescaped. Echo routes on the

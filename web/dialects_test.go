@@ -107,7 +107,7 @@ func TestDialectsRefuseBadInput(t *testing.T) {
 		check        func(t *testing.T, resp *http.Response, body []byte)
 	}{
 		{"ews without email", "/EWS/Exchange.asmx/s/GetUserPhoto?size=HR96x96", wantTextLine("email is required")},
-		{"ews without size", "/EWS/Exchange.asmx/s/GetUserPhoto?email=" + adele, wantTextLine("unknown size")},
+		{"ews without size", "/EWS/Exchange.asmx/s/GetUserPhoto?email=" + adele, wantTextLine("size is required")},
 		{"ews not an email", "/EWS/Exchange.asmx/s/GetUserPhoto?email=..%2f..%2fx&size=HR96x96", wantTextLine("email:")},
 		{"graph id not an email", "/users/0f6a4d0c-1111-2222-3333-444455556666/photo/$value", wantGraphError("BadRequest")},
 		{"graph id with a slash", "/users/adele%2F@contoso.com/photo/$value", wantGraphError("BadRequest")},

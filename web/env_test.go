@@ -47,10 +47,11 @@ type source struct {
 	fail  error
 	calls atomic.Int64
 	gen   map[string]int // per owner: SetPhoto changes the bytes
+	names map[string]string
 }
 
 func newSource(owners ...string) *source {
-	s := &source{has: map[string]bool{}, jpegs: map[string][]byte{}, gen: map[string]int{}}
+	s := &source{has: map[string]bool{}, jpegs: map[string][]byte{}, gen: map[string]int{}, names: map[string]string{}}
 	for _, o := range owners {
 		s.has[o] = true
 	}
@@ -80,7 +81,7 @@ func (s *source) setFail(err error) {
 func (s *source) photo(ctx context.Context, owner, size, etag string) (photo.Result, error) {
 	s.calls.Add(1)
 	s.mu.Lock()
-	delay, fail, has, gen := s.delay, s.fail, s.has[owner], s.gen[owner]
+	delay, fail, has, gen, name := s.delay, s.fail, s.has[owner], s.gen[owner], s.names[owner]
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -93,7 +94,7 @@ func (s *source) photo(ctx context.Context, owner, size, etag string) (photo.Res
 		return photo.Result{}, fail
 	}
 	if !has {
-		return photo.Result{Status: photo.StatusNoPhoto}, nil
+		return photo.Result{Status: photo.StatusNoPhoto, Name: name}, nil
 	}
 	body := s.jpeg(owner, size, gen)
 	sum := sha256.Sum256(body)

@@ -70,6 +70,10 @@ type Options struct {
 	Metadata http.Handler
 	// People, when set, are listed on a people page at /.
 	People []Person
+	// Placeholder is what userphoto.aspx shows for a person without a
+	// photo: PlaceholderSilhouette or PlaceholderInitials. Default:
+	// PlaceholderSilhouette.
+	Placeholder string
 	// Ready reports whether the store answers, for /readyz. Nil: ready.
 	Ready func(ctx context.Context) error
 	// Upstream, when set, is the application photosync stands in front of
@@ -96,6 +100,7 @@ type Handler struct {
 	opts         Options
 	log          *slog.Logger
 	placeholders map[string][]byte
+	initials     *initialsRenderer // nil unless Options.Placeholder is PlaceholderInitials
 	echo         *echo.Echo
 	// names maps each route's Echo path to its name.
 	names map[string]string
@@ -103,6 +108,9 @@ type Handler struct {
 	// found, built once: Echo's Use would build it again, three closures,
 	// on every request.
 	serve echo.HandlerFunc
+	// identityWarn limits the warning about identity values that are not
+	// addresses to one a minute.
+	identityWarn identityWarning
 }
 
 // New returns the handler serving e's photos at the URLs of routes.go.
@@ -120,6 +128,9 @@ func New(e *psync.Engine, opts Options) *Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{engine: e, opts: opts, log: log, placeholders: newPlaceholders(), names: map[string]string{}}
+	if opts.Placeholder == PlaceholderInitials {
+		h.initials = newInitialsRenderer()
+	}
 
 	ec := echo.New()
 	ec.HideBanner, ec.HidePort = true, true
@@ -153,7 +164,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // identify believes the identity header only from a trusted proxy, and
-// removes it otherwise so nothing downstream can read it by mistake.
+// removes it otherwise so nothing downstream can read it by mistake. A
+// trusted value that is not an address makes the request anonymous, and
+// warnNotAddress says why.
 func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -167,7 +180,12 @@ func (h *Handler) identify(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		viewer, err := photo.NormalizeEmail(strings.TrimSpace(raw))
 		if err != nil {
-			return echo.NewHTTPError(http.StatusBadRequest, "identity header: "+err.Error())
+			// Not an address (an opaque subject, a login name): this
+			// request is anonymous, and stored photos are still served.
+			// The header stays: it came from the proxy, and an application
+			// behind photosync may read it.
+			h.warnNotAddress(raw)
+			return next(c)
 		}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), viewerKey{}, viewer)))
 		return next(c)
@@ -234,7 +252,8 @@ func (h *Handler) sharePoint(c echo.Context) error {
 	p, err := h.engine.Photo(c.Request().Context(), owner, size, ViewerFrom(c.Request().Context()))
 	a := answer{Photo: p}
 	if errors.Is(err, psync.ErrNoPhoto) {
-		a.Body, a.ContentType, a.ETag, a.placeholder = h.placeholders[size], "image/png", placeholderETag, true
+		a.Body, a.ETag = h.placeholder(owner, p.Name, size)
+		a.ContentType, a.placeholder = "image/png", true
 		// Short: the real photo may arrive with the owner's next visit.
 		a.MaxAge = time.Minute
 	} else if err != nil {
@@ -513,15 +532,19 @@ var (
 	errNoPhoto      = echo.NewHTTPError(http.StatusNotFound, "no photo for this person")
 )
 
-// handleError turns every error into a one-line text answer. Internal
-// details go to the log, never to the client.
+// handleError turns every error into a one-line text answer, or on the
+// Graph routes into Graph's JSON error. Internal details go to the log,
+// never to the client.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	code, msg := http.StatusInternalServerError, "internal error"
 	var he *echo.HTTPError
+	var ge *graphError
 	switch {
+	case errors.As(err, &ge):
+		code, msg = ge.Status, ge.Message
 	case errors.As(err, &he):
 		code = he.Code
 		if m, ok := he.Message.(string); ok {
@@ -538,6 +561,10 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		code, msg = http.StatusGatewayTimeout, "timed out"
 	default:
 		h.logFor(c).Error("request failed", "path", c.Request().URL.Path, "err", err)
+	}
+	if h.isGraphRoute(c) {
+		writeGraphError(c, err, code, msg)
+		return
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)

@@ -13,6 +13,18 @@ import (
 // replica and never equal to a photo's ETag.
 const placeholderETag = `"placeholder-1"`
 
+// placeholder is the image shown in place of owner's missing photo at
+// size, and its ETag: their initials when Options asks for them and a
+// source gave their name, the silhouette otherwise.
+func (h *Handler) placeholder(owner, name, size string) ([]byte, string) {
+	if h.initials != nil && name != "" {
+		if body, etag, ok := h.initials.get(owner, name, size); ok {
+			return body, etag
+		}
+	}
+	return h.placeholders[size], placeholderETag
+}
+
 // newPlaceholders draws the "no photo" silhouette SharePoint shows, once
 // per size photosync's SharePoint route serves.
 func newPlaceholders() map[string][]byte {

@@ -26,8 +26,11 @@ var getHead = []string{http.MethodGet, http.MethodHead}
 //	                                                   a placeholder when there is no photo
 //	metadata     GET /_layouts/15/metadata/json/1      our auth metadata document
 //	ews          GET /EWS/Exchange.asmx/s/GetUserPhoto?email=…&size=HR…   as Exchange
-//	graph        GET /users/{id}/photo/$value          as Microsoft Graph, the largest size
-//	graph_sized  GET /users/{id}/photos/{size}/$value  as Microsoft Graph
+//	graph        GET [/v1.0|/beta]/users/{id}/photo/$value          as Microsoft Graph, the largest size
+//	             GET [/v1.0|/beta]/me/photo/$value                  the signed-in viewer's
+//	graph_sized  GET [/v1.0|/beta]/users/{id}/photos/{size}/$value  as Microsoft Graph
+//	             GET [/v1.0|/beta]/me/photos/{size}/$value
+//	graph_metadata GET [/v1.0|/beta]/{users/{id}|me}/photo[s/{size}]  Graph's profilePhoto entity
 //	healthz      GET /healthz
 //	readyz       GET /readyz
 //	directory    GET /                                 the people page
@@ -39,11 +42,10 @@ func (h *Handler) routes() []route {
 		{"photo", getHead, "/photos/:email", h.native},
 		{"userphoto", getHead, "/_layouts/15/userphoto.aspx", h.sharePoint},
 		{"ews", getHead, "/EWS/Exchange.asmx/s/GetUserPhoto", h.ews},
-		{"graph", getHead, "/users/:id/photo/$value", h.graphLargest},
-		{"graph_sized", getHead, "/users/:id/photos/:size/$value", h.graphSized},
 		{"healthz", getHead, "/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }},
 		{"readyz", getHead, "/readyz", h.ready},
 	}
+	rs = append(rs, h.graphRoutes()...)
 	if h.opts.Metadata != nil {
 		rs = append(rs, route{"metadata", getHead, "/_layouts/15/metadata/json/1", echo.WrapHandler(h.opts.Metadata)})
 	}

@@ -70,6 +70,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
+		Placeholder:    cfg.Photos.Placeholder,
 		Ready:          ready,
 		Upstream:       cfg.UpstreamURL,
 		Logger:         log.With("component", "http"),

@@ -16,7 +16,8 @@ import (
 )
 
 // demoUsers are the simulated Exchange's people: most have a mailbox photo,
-// one only a directory thumbnail, one none at all.
+// one only a directory thumbnail, three none at all (the people page shows
+// their initials).
 var demoUsers = []exchangetest.User{
 	{Email: "adele.vance@contoso.com", Name: "Adele Vance", Photo: true},
 	{Email: "alex.wilber@contoso.com", Name: "Alex Wilber", Photo: true},
@@ -25,6 +26,8 @@ var demoUsers = []exchangetest.User{
 	{Email: "isaiah.langer@contoso.com", Name: "Isaiah Langer", Photo: true},
 	{Email: "johanna.lorenz@contoso.com", Name: "Johanna Lorenz", ADThumbnail: true},
 	{Email: "lee.gu@contoso.com", Name: "Lee Gu"},
+	{Email: "megan.bowen@contoso.com", Name: "Megan Bowen"},
+	{Email: "nestor.wilke@contoso.com", Name: "Nestor Wilke"},
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,6 +86,7 @@ func demo(ctx context.Context, ln net.Listener, stdout, stderr io.Writer) error 
 	cfg := configs.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.Photos.Trigger = configs.TriggerAny // the demo's browser is anonymous
+	cfg.Photos.Placeholder = "initials"     // for the people without a photo
 	// The first page load pulls everyone at once: let it wait for the photos
 	// rather than show placeholders on a busy machine.
 	cfg.Photos.ColdDeadline = configs.Duration(10 * time.Second)

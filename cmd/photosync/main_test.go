@@ -122,6 +122,9 @@ func TestDemoShowsEveryonesPhoto(t *testing.T) {
 			if format != wantFormat || img.Bounds().Dx() == 0 {
 				t.Errorf("%s: %s %v, want %s", u.Email, format, img.Bounds(), wantFormat)
 			}
+			if wantFormat == "png" && !strings.HasPrefix(resp.Header.Get("ETag"), `"initials-`) {
+				t.Errorf("%s: placeholder ETag %s, want the demo's initials", u.Email, resp.Header.Get("ETag"))
+			}
 			outcome := resp.Header.Get("Cache-Status")
 			if round == 1 && !strings.HasPrefix(outcome, "photosync; hit; ttl=") {
 				t.Errorf("%s on the second load: outcome %q, want hit", u.Email, outcome)

@@ -97,6 +97,7 @@ func photo(now time.Time, body string) store.Record {
 		ErrorAt:     now.Add(-2 * time.Hour).In(time.FixedZone("UTC+2", 2*3600)),
 		Timer:       store.Timer{Kind: store.TimerSuccess, Until: now.Add(time.Hour)},
 		Source:      "directory",
+		Name:        "Alice Wong",
 	}
 }
 
@@ -239,6 +240,7 @@ func testEmptyBody(t *testing.T, s store.Store) {
 		{"no-photo", store.Record{
 			State:    store.StateNoPhoto,
 			Source:   "exchange: deleted on purpose",
+			Name:     "Lee Gu",
 			PulledAt: now,
 			Timer:    store.Timer{Kind: store.TimerSuccess, Until: now.Add(time.Hour)},
 		}},

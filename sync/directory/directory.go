@@ -179,7 +179,7 @@ func (s *Source) Photo(ctx context.Context, owner, size, etag string) (photo.Res
 	}
 	s.put(conn)
 	if len(res.Body) > 0 && etag != "" && etag == res.ETag {
-		return photo.Result{Status: photo.StatusNotModified, ETag: etag}, nil
+		return photo.Result{Status: photo.StatusNotModified, ETag: etag, Name: res.Name}, nil
 	}
 	return res, nil
 }
@@ -201,7 +201,7 @@ func (s *Source) search(ctx context.Context, conn *ldap.Conn, owner string) (pho
 	// A size limit of 2 is enough to tell one match from several: the
 	// server stops with sizeLimitExceeded (RFC 4511 §4.5.1.4, §4.5.2).
 	req := ldap.NewSearchRequest(s.opts.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, max(int(timeout/time.Second), 1), false, filter.String(), s.opts.PhotoAttributes, nil)
+		2, max(int(timeout/time.Second), 1), false, filter.String(), append([]string{displayNameAttr}, s.opts.PhotoAttributes...), nil)
 	sr, err := conn.Search(req)
 	if err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
@@ -216,6 +216,9 @@ func (s *Source) search(ctx context.Context, conn *ldap.Conn, owner string) (pho
 	default:
 		return photo.Result{}, ErrAmbiguous
 	}
+	// The entry's displayName (inetOrgPerson's, and Active Directory's),
+	// for the initials placeholder when there is no photo.
+	name := untrusted.Text(sr.Entries[0].GetEqualFoldAttributeValue(displayNameAttr), 256)
 	for _, a := range s.opts.PhotoAttributes {
 		// Attribute names are case-insensitive (RFC 4512 §2.5); a
 		// server may answer with its own spelling.
@@ -230,10 +233,13 @@ func (s *Source) search(ctx context.Context, conn *ldap.Conn, owner string) (pho
 		if !ok {
 			return photo.Result{}, fmt.Errorf("directory: %s: %w", a, photo.ErrNotImage)
 		}
-		return photo.Result{Status: photo.StatusPhoto, Body: b, ContentType: ct, ETag: checksum(b)}, nil
+		return photo.Result{Status: photo.StatusPhoto, Body: b, ContentType: ct, ETag: checksum(b), Name: name}, nil
 	}
-	return photo.Result{Status: photo.StatusNoPhoto}, nil
+	return photo.Result{Status: photo.StatusNoPhoto, Name: name}, nil
 }
+
+// displayNameAttr is the attribute read for the owner's display name.
+const displayNameAttr = "displayName"
 
 // conn takes an idle connection, or dials and binds a new one.
 func (s *Source) conn(ctx context.Context) (*ldap.Conn, error) {

@@ -57,7 +57,7 @@ func TestSourceAgainstSlapd(t *testing.T) {
 	jpegPhoto := jpegOf(t, 120, color.RGBA{B: 200, A: 255})
 	srv.AddPerson(directorytest.Person{UID: "adele", Mail: "adele@contoso.com", ThumbnailPhoto: thumb, JPEGPhoto: jpegPhoto})
 	srv.AddPerson(directorytest.Person{UID: "bob", Mail: "bob@contoso.com", UPN: "bob.upn@contoso.com", JPEGPhoto: jpegPhoto})
-	srv.AddPerson(directorytest.Person{UID: "carol", Mail: "carol@contoso.com"})
+	srv.AddPerson(directorytest.Person{UID: "carol", Mail: "carol@contoso.com", DisplayName: "Carol Ortiz"})
 	srv.AddPerson(directorytest.Person{UID: "dan", Mail: "dan@contoso.com", ThumbnailPhoto: []byte("not an image at all")})
 	srv.AddPerson(directorytest.Person{UID: "twin1", Mail: "twin@contoso.com"})
 	srv.AddPerson(directorytest.Person{UID: "twin2", Mail: "twin@contoso.com"})
@@ -78,7 +78,7 @@ func TestSourceAgainstSlapd(t *testing.T) {
 		{"thumbnailPhoto wins over jpegPhoto", "adele@contoso.com", "HR96x96", photo.StatusPhoto, thumb, nil},
 		{"every size gets the same bytes", "adele@contoso.com", "HR648x648", photo.StatusPhoto, thumb, nil},
 		{"jpegPhoto, found by userPrincipalName", "bob.upn@contoso.com", "HR96x96", photo.StatusPhoto, jpegPhoto, nil},
-		{"person without a photo", "carol@contoso.com", "HR96x96", photo.StatusNoPhoto, nil, nil},
+		{"person without a photo: their displayName", "carol@contoso.com", "HR96x96", photo.StatusNoPhoto, nil, nil},
 		{"unknown person", "nobody@contoso.com", "HR96x96", photo.StatusNoPhoto, nil, nil},
 		{"filter metacharacters are escaped", "*", "HR96x96", photo.StatusNoPhoto, nil, nil},
 		{"filter injection is escaped", "x)(mail=adele@contoso.com", "HR96x96", photo.StatusNoPhoto, nil, nil},
@@ -101,6 +101,9 @@ func TestSourceAgainstSlapd(t *testing.T) {
 			}
 			if res.Status != tt.status || !bytes.Equal(res.Body, tt.body) {
 				t.Fatalf("got %v with %d bytes, want %v with %d bytes", res.Status, len(res.Body), tt.status, len(tt.body))
+			}
+			if wantName := strings.HasSuffix(tt.name, "displayName"); wantName != (res.Name == "Carol Ortiz") {
+				t.Errorf("name %q", res.Name)
 			}
 			if tt.body != nil && res.ContentType != "image/jpeg" {
 				t.Errorf("content type %q, want image/jpeg", res.ContentType)

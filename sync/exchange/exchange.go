@@ -205,6 +205,7 @@ func (s *Source) Photo(ctx context.Context, owner, size, etag string) (photo.Res
 	if res.Status == photo.StatusNotModified {
 		res.ETag = etag
 	}
+	res.Name = settings.DisplayName // from the cached Autodiscover answer: no extra call
 	return res, nil
 }
 

@@ -263,6 +263,10 @@ func (s *Source) Photo(ctx context.Context, owner, size, etag string) (photo.Res
 			s.tokens.Forget(token) // one more try, with a fresh token
 			continue
 		}
+		if err == nil && res.Status == photo.StatusNoPhoto {
+			// For the initials placeholder shown in the photo's place.
+			res.Name = s.displayName(ctx, owner, token)
+		}
 		break
 	}
 	s.circuit.Record(s.host, err)
@@ -322,6 +326,36 @@ func (s *Source) fetch(ctx context.Context, target, token, etag string) (photo.R
 		return photo.Result{}, fmt.Errorf("graph: photo: %w: %d bytes", photo.ErrNotImage, len(body))
 	}
 	return photo.Result{Status: photo.StatusPhoto, Body: body, ContentType: ct, ETag: unquoteETag(resp.Header.Get("ETag"))}, nil
+}
+
+// displayName asks Graph for owner's displayName
+// (GET /v1.0/users/{id}?$select=displayName, allowed by the User.Read.All
+// permission the photos need). It is asked only when there is no photo, as
+// it is wanted only for the initials placeholder; "" when Graph does not
+// say: a name is never worth failing the pull.
+func (s *Source) displayName(ctx context.Context, owner, token string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/v1.0/users/"+url.PathEscape(owner)+"?$select=displayName", nil)
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	var u struct {
+		DisplayName string `json:"displayName"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&u) != nil {
+		return ""
+	}
+	return untrusted.Text(u.DisplayName, 256)
 }
 
 // apiError reads Graph's JSON error body ({"error":{"code","message"}})

@@ -72,6 +72,7 @@ func newGraphEnv(t testing.TB) *graphEnv {
 	g.sim.SetPhoto(adele, 648)
 	g.sim.SetPhoto(alex, 240) // uploaded small: nothing above 240x240
 	g.sim.AddUser(nobody)
+	g.sim.SetDisplayName(nobody, "Lee Gu")
 	return g
 }
 
@@ -106,15 +107,16 @@ func TestPhotos(t *testing.T) {
 		etag       string
 		want       photo.Status
 		wantPx     int
+		wantName   string // asked only when there is no photo
 	}{
-		{"photo with a secret", nil, adele, "HR96x96", "", photo.StatusPhoto, 96},
-		{"photo with a certificate", withCertificate(g.cert, g.key), adele, "HR648x648", "", photo.StatusPhoto, 648},
-		{"size up to the uploaded one", nil, alex, "HR240x240", "", photo.StatusPhoto, 240},
-		{"size above the uploaded one: no photo", nil, alex, "HR360x360", "", photo.StatusNoPhoto, 0},
-		{"user without a photo", nil, nobody, "HR96x96", "", photo.StatusNoPhoto, 0},
-		{"unknown user", nil, "someone.else@contoso.com", "HR96x96", "", photo.StatusNoPhoto, 0},
-		{"stored ETag still holds: 304", nil, adele, "HR96x96", strings.Trim(adeleTag, `"`), photo.StatusNotModified, 0},
-		{"stale ETag: the photo again", nil, adele, "HR96x96", "0123", photo.StatusPhoto, 96},
+		{"photo with a secret", nil, adele, "HR96x96", "", photo.StatusPhoto, 96, ""},
+		{"photo with a certificate", withCertificate(g.cert, g.key), adele, "HR648x648", "", photo.StatusPhoto, 648, ""},
+		{"size up to the uploaded one", nil, alex, "HR240x240", "", photo.StatusPhoto, 240, ""},
+		{"size above the uploaded one: no photo", nil, alex, "HR360x360", "", photo.StatusNoPhoto, 0, ""},
+		{"user without a photo: their displayName", nil, nobody, "HR96x96", "", photo.StatusNoPhoto, 0, "Lee Gu"},
+		{"unknown user", nil, "someone.else@contoso.com", "HR96x96", "", photo.StatusNoPhoto, 0, ""},
+		{"stored ETag still holds: 304", nil, adele, "HR96x96", strings.Trim(adeleTag, `"`), photo.StatusNotModified, 0, ""},
+		{"stale ETag: the photo again", nil, adele, "HR96x96", "0123", photo.StatusPhoto, 96, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,8 +125,8 @@ func TestPhotos(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Photo: %v", err)
 			}
-			if res.Status != tt.want {
-				t.Fatalf("status %v, want %v", res.Status, tt.want)
+			if res.Status != tt.want || res.Name != tt.wantName {
+				t.Fatalf("status %v, name %q; want %v, %q", res.Status, res.Name, tt.want, tt.wantName)
 			}
 			if tt.wantPx == 0 {
 				return

@@ -46,6 +46,10 @@ type Result struct {
 	Body        []byte // with StatusPhoto: an image, sniffed
 	ContentType string // of Body, from its bytes
 	ETag        string // unquoted; "" when the source has none
+	// Name is the owner's display name as this source knows it, "" when
+	// it gave none; it is kept with the record for the initials
+	// placeholder. A source may give it with any status.
+	Name string
 }
 
 // Func adapts a function to a Source named SourceName.
@@ -100,8 +104,10 @@ func (f Found) Label() string {
 // purpose is never replaced by an older copy found further down; an error
 // stops the walk too, so an outage never falls through to a lower source. prevETag is sent only to prevSource, the
 // source that gave the stored copy (the first source when that is not
-// known). observe, when not nil, sees each answer in order.
+// known). observe, when not nil, sees each answer in order. The result's
+// Name is the first display name any source asked gave.
 func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevETag string, observe func(Answer)) (Found, error) {
+	name := "" // the first display name a source gave
 	for i, src := range sources {
 		etag := ""
 		if src.Name() == prevSource || (prevSource == "" && i == 0) {
@@ -126,7 +132,11 @@ func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevET
 		if err != nil {
 			return Found{}, err
 		}
+		if name == "" {
+			name = res.Name
+		}
 		if res.Status != StatusNoPhoto {
+			res.Name = name
 			return Found{Status: res.Status, Result: res, Source: src.Name()}, nil
 		}
 	}
@@ -134,7 +144,7 @@ func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevET
 	for i, src := range sources {
 		names[i] = src.Name()
 	}
-	return Found{Status: StatusNoPhoto, Source: strings.Join(names, ", ")}, nil
+	return Found{Status: StatusNoPhoto, Source: strings.Join(names, ", "), Result: Result{Status: StatusNoPhoto, Name: name}}, nil
 }
 
 // Trace asks sources in order for owner's photo at size exactly as a pull

@@ -60,3 +60,32 @@ func TestTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkName: the walk's result carries the first display name any
+// source it asked gave, whichever source ended it.
+func TestWalkName(t *testing.T) {
+	jpg := tinyJPEG(t)
+	says := func(name string, res photo.Result) photo.Source {
+		return photo.Func{SourceName: name, Func: func(context.Context, string, string, string) (photo.Result, error) {
+			return res, nil
+		}}
+	}
+	none := photo.Result{Status: photo.StatusNoPhoto}
+	named := photo.Result{Status: photo.StatusNoPhoto, Name: "Lee Gu"}
+	tests := []struct {
+		name    string
+		sources []photo.Source
+		want    string
+	}{
+		{"nobody names them", []photo.Source{says("a", none), says("b", none)}, ""},
+		{"a source with no photo names them", []photo.Source{says("a", named), says("b", none)}, "Lee Gu"},
+		{"the photo's source does not", []photo.Source{says("a", named), says("b", photo.Result{Status: photo.StatusPhoto, Body: jpg})}, "Lee Gu"},
+		{"the first name wins", []photo.Source{says("a", named), says("b", photo.Result{Status: photo.StatusPhoto, Body: jpg, Name: "Lee"})}, "Lee Gu"},
+	}
+	for _, tt := range tests {
+		f, err := photo.Walk(context.Background(), tt.sources, "lee.gu@contoso.com", "HR96x96", "", "", nil)
+		if err != nil || f.Result.Name != tt.want {
+			t.Errorf("%s: name %q (%v), want %q", tt.name, f.Result.Name, err, tt.want)
+		}
+	}
+}

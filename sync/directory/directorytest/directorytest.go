@@ -79,6 +79,7 @@ type Person struct {
 	UID            string // the RDN value
 	Mail           string
 	UPN            string // userPrincipalName, optional
+	DisplayName    string // optional
 	ThumbnailPhoto []byte // optional
 	JPEGPhoto      []byte // optional
 }
@@ -158,6 +159,9 @@ func (s *Server) AddPerson(p Person) {
 	}
 	if p.UPN != "" {
 		attrs["userPrincipalName"] = []string{p.UPN}
+	}
+	if p.DisplayName != "" {
+		attrs["displayName"] = []string{p.DisplayName}
 	}
 	if len(p.ThumbnailPhoto) > 0 {
 		attrs["thumbnailPhoto"] = []string{string(p.ThumbnailPhoto)}

@@ -109,6 +109,7 @@ type Server struct {
 type user struct {
 	uploaded int // px of the uploaded photo; 0: none
 	version  int
+	name     string // displayName
 }
 
 // NewServer starts a Server on loopback.
@@ -138,6 +139,7 @@ func NewServer(o Options) *Server {
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.serveToken)
 	mux.HandleFunc("GET /v1.0/users/{id}/photos/{size}/{value}", s.servePhoto)
 	mux.HandleFunc("GET /v1.0/users/{id}/photo/{value}", s.servePhoto)
+	mux.HandleFunc("GET /v1.0/users/{id}", s.serveUser)
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
 	s.srv.StartTLS()
@@ -188,6 +190,13 @@ func (s *Server) AddUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.userLocked(id)
+}
+
+// SetDisplayName sets user id's displayName.
+func (s *Server) SetDisplayName(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userLocked(id).name = name
 }
 
 // RemovePhoto deletes user id's photo.
@@ -339,6 +348,33 @@ func (s *Server) servePhoto(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
+}
+
+// serveUser answers GET /v1.0/users/{id}?$select=displayName.
+func (s *Server) serveUser(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	pub := &s.signKey.PublicKey
+	u, known := s.users[strings.ToLower(r.PathValue("id"))]
+	name := ""
+	if known {
+		name = u.name
+	}
+	s.mu.Unlock()
+	if err := s.checkAccessToken(r.Header.Get("Authorization"), pub); err != nil {
+		graphErr(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. "+err.Error())
+		return
+	}
+	if !known {
+		graphErr(w, http.StatusNotFound, "Request_ResourceNotFound",
+			fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.PathValue("id")))
+		return
+	}
+	if r.URL.Query().Get("$select") != "displayName" {
+		graphErr(w, http.StatusBadRequest, "BadRequest", "the simulator answers $select=displayName only")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"displayName": name})
 }
 
 // accessClaims are the claims of the access tokens the server issues.
