@@ -49,7 +49,7 @@ func validDomain(d string) bool {
 	if len(d) > 253 || !strings.Contains(d, ".") {
 		return false
 	}
-	for _, label := range strings.Split(d, ".") {
+	for label := range strings.SplitSeq(d, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
