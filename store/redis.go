@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,16 +234,25 @@ func (r *Redis) Ping(ctx context.Context) error {
 		// A write, deleted at once: only a master with room accepts it. The
 		// key has no TTL, so a volatile-* policy cannot make room for it by
 		// evicting (it would evict a TTL key, and photosync's have none).
+		// Redis refuses a write only while it is over maxmemory, and a full
+		// one hovers around the limit, so it also counts as full when its
+		// memory is within a margin of maxmemory and its policy evicts
+		// nothing of ours.
 		key := r.prefix + "ping:{" + r.origin + "}"
-		_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		var info *redis.StringCmd
+		_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, key, "1", 0)
 			p.Del(ctx, key)
+			info = p.Info(ctx, "memory")
 			return nil
 		})
+		if err == nil && nearlyFull(info.Val()) {
+			err = errFull
+		}
 	}
 	r.observe(err, true)
 	if err != nil {
-		if redis.IsReadOnlyError(err) || redis.IsOOMError(err) {
+		if redis.IsReadOnlyError(err) || redis.IsOOMError(err) || errors.Is(err, errFull) {
 			return fmt.Errorf("store: redis at %s refuses writes: %w", r.where(), err)
 		}
 		return fmt.Errorf("store: connecting to redis at %s: %w", r.where(), err)
@@ -251,6 +261,37 @@ func (r *Redis) Ping(ctx context.Context) error {
 		_, _ = r.CheckPolicy(ctx)
 	}
 	return nil
+}
+
+// errFull is Ping's verdict on a Redis at its maxmemory whose policy evicts
+// none of photosync's keys.
+var errFull = errors.New("at maxmemory and its policy evicts nothing of ours")
+
+// nearlyFull reads INFO memory: maxmemory set, a policy other than
+// allkeys-* (photosync's keys have no TTL, so volatile-* and noeviction
+// evict none of them), and used_memory within 2% (at least 256KiB) of the
+// limit.
+func nearlyFull(info string) bool {
+	var used, limit int64
+	var policy string
+	for line := range strings.Lines(info) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_memory":
+			used, _ = strconv.ParseInt(v, 10, 64)
+		case "maxmemory":
+			limit, _ = strconv.ParseInt(v, 10, 64)
+		case "maxmemory_policy":
+			policy = v
+		}
+	}
+	if limit <= 0 || strings.HasPrefix(policy, "allkeys-") {
+		return false
+	}
+	return used >= limit-max(limit/50, 256<<10)
 }
 
 // CheckPolicy reads maxmemory-policy (CONFIG GET, on every master of a
@@ -310,7 +351,7 @@ func (r *Redis) observe(err error, write bool) {
 	next := redisUp
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
-	case redis.IsReadOnlyError(err) || redis.IsOOMError(err):
+	case redis.IsReadOnlyError(err) || redis.IsOOMError(err) || errors.Is(err, errFull):
 		next = redisReadOnly
 	case errors.Is(err, context.Canceled):
 		return // the caller left; says nothing about Redis
@@ -398,12 +439,25 @@ func (r *Redis) Put(ctx context.Context, key Key, rec Record) error {
 	if err != nil {
 		return err
 	}
-	err = r.c.HSet(ctx, r.recordKey(key), "meta", m, "body", rec.Body).Err()
+	// The write and its announcement go in one round trip; concurrent
+	// Puts (a warm) share the client's connection pool.
+	var hset *redis.IntCmd
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hset = p.HSet(ctx, r.recordKey(key), "meta", m, "body", rec.Body)
+		p.Publish(ctx, r.channel, r.message(key))
+		return nil
+	})
+	if hset != nil && hset.Err() != nil {
+		err = hset.Err()
+	} else if err != nil && hset != nil && hset.Err() == nil {
+		// Only the announcement failed: the record is stored. A replica
+		// that missed it lost its subscription too and flushes when back.
+		err = nil
+	}
 	r.observe(err, true)
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
-	r.publish(ctx, key)
 	return nil
 }
 
@@ -426,9 +480,13 @@ func (r *Redis) Delete(ctx context.Context, key Key) error {
 // succeeded, so a failure here is not the caller's: a replica that missed
 // the message has lost its subscription too, and flushes when it is back.
 func (r *Redis) publish(ctx context.Context, key Key) {
-	err := r.c.Publish(ctx, r.channel, r.origin+" "+key.Owner+"/"+key.Size).Err()
+	err := r.c.Publish(ctx, r.channel, r.message(key)).Err()
 	r.observe(err, true)
 }
+
+// message is what publish announces: who wrote (so a replica skips its own
+// writes) and which key.
+func (r *Redis) message(key Key) string { return r.origin + " " + key.Owner + "/" + key.Size }
 
 // Close implements Store: it closes the connections.
 func (r *Redis) Close() error {
