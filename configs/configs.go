@@ -71,6 +71,13 @@ type Photos struct {
 	MaxStale        Duration `yaml:"max_stale"`        // oldest copy served once its timer ran out. Default: 168h
 	DeriveSizes     bool     `yaml:"derive_sizes"`     // pull HR648x648 once, scale the rest here. Default: true
 	JPEGQuality     int      `yaml:"jpeg_quality"`     // of derived JPEGs, 1-100. Default: 85
+	// MaxPixels bounds width × height as a photo's header claims it;
+	// a larger photo is a failed pull, never decoded. Default: 16777216 (16 megapixels)
+	MaxPixels int64 `yaml:"max_pixels"`
+	// DecodeMemory bounds the pixels all decodes (checking pulled photos,
+	// deriving sizes) hold at once; the process's peak stays within
+	// store.memory_limit + this + 64MiB. Default: 64MiB
+	DecodeMemory ByteSize `yaml:"decode_memory"`
 }
 
 // Source names for Config.Sources.
@@ -225,6 +232,8 @@ func Default() Config {
 			MaxStale:        Duration(7 * 24 * time.Hour),
 			DeriveSizes:     true,
 			JPEGQuality:     85,
+			MaxPixels:       16 << 20,
+			DecodeMemory:    64 << 20,
 		},
 		Exchange: Exchange{
 			Timeout:              Duration(15 * time.Second),
@@ -347,6 +356,12 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	if c.Photos.MaxBytes < 1024 {
 		bad("photos.max_bytes", "must be at least 1KiB")
+	}
+	if c.Photos.MaxPixels < 648*648 {
+		bad("photos.max_pixels", "must be at least 419904 (648×648, the master size), got %d", c.Photos.MaxPixels)
+	}
+	if c.Photos.DecodeMemory < 16<<20 {
+		bad("photos.decode_memory", "must be at least 16MiB (a progressive 648×648 JPEG needs about 8MiB)")
 	}
 	if c.Photos.PullTimeout <= 0 {
 		bad("photos.pull_timeout", "must be positive")

@@ -442,7 +442,7 @@ func TestWalk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := g.sim.PhotoRequests()
-			found, err := photo.Walk(t.Context(), tt.chain(g.source(t, nil)), adele, "HR96x96", "", "", nil)
+			found, err := photo.Walk(t.Context(), tt.chain(g.source(t, nil)), adele, "HR96x96", "", "", nil, nil)
 			if err != nil || found.Status != photo.StatusPhoto || found.Source != tt.wantSource || !bytes.Equal(found.Result.Body, graph96) {
 				t.Fatalf("Walk: %+v, %v; want the photo from %s", found.Source, err, tt.wantSource)
 			}
