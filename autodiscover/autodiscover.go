@@ -205,7 +205,7 @@ func New(opts Options) (*Client, error) {
 	}
 	if err := allowed.Check(); err != nil {
 		bad("allowed hosts: %w", err)
-	} else if first != nil && !allowed.Match(first.Host) {
+	} else if first != nil && !allowed.MatchURL(first) {
 		bad("domain %s is outside the allowed hosts (%s)", first.Host, allowed)
 	}
 	if opts.Tokens == nil {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -397,7 +398,7 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	for _, p := range c.Exchange.AllowedHosts {
 		if !validHostPattern(p) {
-			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses without scheme or port, got %q", p)
+			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses, each with an optional :port, without scheme, got %q", p)
 		}
 	}
 	for n, p := range c.S2S.Certificates {
@@ -531,8 +532,20 @@ func checkHostPort(s string) error {
 var hostPatternRE = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
 
 // validHostPattern accepts what autodiscover.Hosts accepts: a host name,
-// *.domain or an IP address.
+// *.domain or an IP address, each with or without a port (an IPv6 address
+// with a port in brackets: [::1]:8443).
 func validHostPattern(p string) bool {
+	if strings.HasPrefix(p, "[") || strings.Count(p, ":") == 1 {
+		h, port, err := net.SplitHostPort(p)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return false
+		}
+		if strings.HasPrefix(p, "[") {
+			_, err := netip.ParseAddr(h)
+			return err == nil && strings.Contains(h, ":")
+		}
+		p = h
+	}
 	if _, err := netip.ParseAddr(p); err == nil {
 		return true
 	}

@@ -293,8 +293,8 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool, allowed autodiscove
 	if u.User != nil {
 		return "", fmt.Errorf("exchange: photos URL for %s carries credentials: %w", u.Host, autodiscover.ErrRefusedURL)
 	}
-	if allowed != nil && !allowed.Match(u.Host) {
-		return "", fmt.Errorf("exchange: photos URL host %s is outside exchange.allowed_hosts (%s): %w", u.Hostname(), allowed, autodiscover.ErrRefusedURL)
+	if allowed != nil && !allowed.MatchURL(u) {
+		return "", fmt.Errorf("exchange: photos URL host %s is outside exchange.allowed_hosts (%s): %w", u.Host, allowed, autodiscover.ErrRefusedURL)
 	}
 	lower := strings.ToLower(u.Path)
 	switch {

@@ -442,18 +442,22 @@ func TestBacksOffAfterConnectionFailure(t *testing.T) {
 // TestRefusesHostOutsideAllowed checks that the source neither mints a
 // token for nor calls a host outside AllowedHosts, and calls it once allowed.
 func TestRefusesHostOutsideAllowed(t *testing.T) {
-	for _, allowed := range []autodiscover.Hosts{{"*.contoso.com"}, {"*.contoso.com", "127.0.0.1"}} {
+	for _, pattern := range []string{"", "127.0.0.1", "127.0.0.1:PORT"} {
 		calls := 0
 		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
 			w.WriteHeader(http.StatusNotFound)
 		}))
+		allowed := autodiscover.Hosts{"*.contoso.com"}
+		if pattern != "" { // without its port, 127.0.0.1 allows 443 only
+			allowed = append(allowed, strings.ReplaceAll(pattern, "PORT", strings.TrimPrefix(srv.URL, "https://127.0.0.1:")))
+		}
 		minted := 0
 		tokens := tokenFunc(func(context.Context, string, string) (string, error) { minted++; return "tok", nil })
 		s := newSource(t, Options{Locator: fixedLocator(srv.URL + "/EWS/Exchange.asmx/s"), Tokens: tokens, Client: srv.Client(), AllowedHosts: allowed})
 		_, err := s.Photo(context.Background(), "a@contoso.com", "HR96x96", "")
 		srv.Close()
-		if len(allowed) == 1 {
+		if !strings.Contains(pattern, "PORT") {
 			if !errors.Is(err, autodiscover.ErrRefusedURL) || !strings.Contains(err.Error(), "outside exchange.allowed_hosts") || calls != 0 || minted != 0 {
 				t.Errorf("allowed %v: Photo = %v after %d calls, %d tokens; want refused before any", allowed, err, calls, minted)
 			}
