@@ -8,8 +8,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"testing"
 	gosync "sync"
+	"testing"
 
 	"photosync/store"
 	psync "photosync/sync"
