@@ -43,6 +43,8 @@ import (
 	"unicode"
 
 	"github.com/patrickmn/go-cache"
+
+	"photosync/internal/untrusted"
 )
 
 // ErrInvalidUser is returned (wrapped) when Autodiscover answers InvalidUser:
@@ -229,6 +231,7 @@ func New(opts Options) (*Client, error) {
 		cp := *opts.HTTPClient
 		hc = &cp
 	}
+	hc.Transport = untrusted.Transport(hc.Transport)
 	// Redirects are followed by hand: a POST must stay a POST, the target
 	// must be checked, the hop counted and a token minted for its host.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -173,6 +173,7 @@ func noRedirects(c *http.Client) *http.Client {
 		out = *c
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	out.Transport = untrusted.Transport(out.Transport)
 	return &out
 }
 

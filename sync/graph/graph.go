@@ -131,6 +131,7 @@ func New(o Options) (*Source, error) {
 		client = *o.Client
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = untrusted.Transport(client.Transport)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
