@@ -539,3 +539,37 @@ func TestLookupCache(t *testing.T) {
 	}
 	plain.ForgetLookup("a@contoso.com")
 }
+
+// TestNotModifiedOnlyForTheValidatorSent: a 304 naming another entity-tag
+// than the one sent, or one that does not parse, is a broken answer.
+func TestNotModifiedOnlyForTheValidatorSent(t *testing.T) {
+	tests := []struct {
+		etag string // the 304's ETag header
+		ok   bool
+	}{
+		{"", true},
+		{`"abc"`, true},
+		{`W/"abc"`, true},
+		{`"other"`, false},
+		{`*`, false},
+		{`", *, "`, false},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tt.etag != "" {
+				w.Header().Set("ETag", tt.etag)
+			}
+			w.WriteHeader(http.StatusNotModified)
+		}))
+		tokens := tokenFunc(func(context.Context, string, string) (string, error) { return "tok", nil })
+		s := newSource(t, Options{Locator: fixedLocator(srv.URL + "/EWS/Exchange.asmx/s"), Tokens: tokens, Client: srv.Client()})
+		res, err := s.Photo(context.Background(), "a@contoso.com", "HR96x96", "abc")
+		srv.Close()
+		if tt.ok != (err == nil && res.Status == photo.StatusNotModified) {
+			t.Errorf("304 with ETag %q: %v, %v; want accepted %v", tt.etag, res.Status, err, tt.ok)
+		}
+		if !tt.ok && !errors.Is(err, photo.ErrBadAnswer) {
+			t.Errorf("304 with ETag %q: %v, want ErrBadAnswer", tt.etag, err)
+		}
+	}
+}
