@@ -43,6 +43,8 @@ import (
 	"unicode"
 
 	"github.com/patrickmn/go-cache"
+
+	"photosync/internal/untrusted"
 )
 
 // ErrInvalidUser is returned (wrapped) when Autodiscover answers InvalidUser:
@@ -215,7 +217,7 @@ func New(opts Options) (*Client, error) {
 	}
 	if err := allowed.Check(); err != nil {
 		bad("allowed hosts: %w", err)
-	} else if first != nil && !allowed.Match(first.Host) {
+	} else if first != nil && !allowed.MatchURL(first) {
 		bad("domain %s is outside the allowed hosts (%s)", first.Host, allowed)
 	}
 	if opts.Tokens == nil {
@@ -239,6 +241,7 @@ func New(opts Options) (*Client, error) {
 		cp := *opts.HTTPClient
 		hc = &cp
 	}
+	hc.Transport = untrusted.Transport(hc.Transport)
 	// Redirects are followed by hand: a POST must stay a POST, the target
 	// must be checked, the hop counted and a token minted for its host.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -134,7 +134,7 @@ func newClient(t *testing.T, f *fake, tk TokenSource, mod func(*Options)) *Clien
 	}
 	// The fake answers on 127.0.0.1 and hands out contoso.com URLs.
 	opts := Options{Domain: f.host(), Tokens: tk, HTTPClient: f.srv.Client(),
-		AllowedHosts: Hosts{"127.0.0.1", "*.contoso.com"}}
+		AllowedHosts: Hosts{f.host(), "*.contoso.com"}}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -651,7 +651,10 @@ func TestRedirectUrlToHTTPWithAllowHTTP(t *testing.T) {
 	f := newFake(t, func(seen) reply {
 		return reply{body: userAnswer("RedirectUrl", "", plain.URL+"/autodiscover/autodiscover.svc", "", "")}
 	})
-	c := newClient(t, f, nil, func(o *Options) { o.AllowHTTP = true })
+	c := newClient(t, f, nil, func(o *Options) {
+		o.AllowHTTP = true
+		o.AllowedHosts = append(o.AllowedHosts, strings.TrimPrefix(plain.URL, "http://"))
+	})
 	s, err := c.Lookup(context.Background(), "alice@contoso.com")
 	if err != nil {
 		t.Fatalf("Lookup: %v", err)

@@ -244,8 +244,8 @@ func (c *Client) checkURL(setting, raw string) (*url.URL, error) {
 		return nil, bad("no host")
 	case u.User != nil:
 		return nil, bad("userinfo refused")
-	case !c.allowed.Match(u.Host):
-		return nil, bad("host " + u.Hostname() + " is outside the allowed hosts (" + c.allowed.String() +
+	case !c.allowed.MatchURL(u):
+		return nil, bad("host " + u.Host + " is outside the allowed hosts (" + c.allowed.String() +
 			"); add it to exchange.allowed_hosts if it is yours")
 	}
 	return u, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -15,11 +16,13 @@ func TestDefaultHosts(t *testing.T) {
 		want   string
 	}{
 		{"autodiscover.contoso.com", "contoso.com, *.contoso.com"},
-		{"Mail.EU.Contoso.com:8443", "eu.contoso.com, *.eu.contoso.com"},
+		{"Mail.EU.Contoso.com:8443", "eu.contoso.com:8443, *.eu.contoso.com:8443"},
 		{"contoso.com", "contoso.com, *.contoso.com"},
-		{"127.0.0.1:4443", "127.0.0.1"},
+		{"contoso.com:443", "contoso.com, *.contoso.com"},
+		{"127.0.0.1:4443", "127.0.0.1:4443"},
 		{"[::1]:443", "::1"},
-		{"localhost:8443", "localhost"},
+		{"[::1]:8443", "[::1]:8443"},
+		{"localhost:8443", "localhost:8443"},
 		{"exchange", "exchange"},
 	}
 	for _, tt := range tests {
@@ -41,7 +44,8 @@ func TestHostsMatch(t *testing.T) {
 		{"contoso.com", false}, // the wildcard needs a label
 		{"evilcontoso.com", false},
 		{"contoso.com.evil.net", false},
-		{"mail.fabrikam.com:8443", true},
+		{"mail.fabrikam.com:443", true},
+		{"mail.fabrikam.com:8443", false}, // no port in the pattern: 443 only
 		{"x.mail.fabrikam.com", false},
 		{"10.0.0.5:443", true},
 		{"10.0.0.50", false},
@@ -58,12 +62,52 @@ func TestHostsMatch(t *testing.T) {
 	}
 }
 
+// TestHostsPorts: a pattern with a port allows that port only, one
+// without allows only the scheme's default port.
+func TestHostsPorts(t *testing.T) {
+	h := Hosts{"mail.contoso.com", "mail.contoso.com:444", "*.fabrikam.com:8443", "10.0.0.5:4443", "[::1]:8443", "::2"}
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://mail.contoso.com/ews", true},
+		{"https://mail.contoso.com:443/ews", true},
+		{"https://mail.contoso.com:444/ews", true},
+		{"https://mail.contoso.com:8443/ews", false},
+		{"http://mail.contoso.com/ews", true}, // http's default, 80
+		{"http://mail.contoso.com:443/ews", false},
+		{"https://a.fabrikam.com:8443/", true},
+		{"https://a.fabrikam.com/", false},
+		{"https://a.fabrikam.com:8444/", false},
+		{"https://10.0.0.5:4443/", true},
+		{"https://10.0.0.5/", false},
+		{"https://[::1]:8443/", true},
+		{"https://[::1]/", false},
+		{"https://[::2]/", true},
+		{"https://[::2]:8443/", false},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.MatchURL(u); got != tt.want {
+			t.Errorf("MatchURL(%s) = %v, want %v", tt.url, got, tt.want)
+		}
+	}
+}
+
 func TestHostsCheck(t *testing.T) {
 	tests := []struct {
 		patterns Hosts
 		bad      string // "" means valid
 	}{
 		{Hosts{"*.contoso.com", "contoso.com", "10.0.0.1", "::1", "mail-01.contoso.com."}, ""},
+		{Hosts{"mail.contoso.com:444", "*.contoso.com:8443", "10.0.0.1:1", "[::1]:65535"}, ""},
+		{Hosts{"mail.contoso.com:0"}, "bad port"},
+		{Hosts{"mail.contoso.com:65536"}, "bad port"},
+		{Hosts{"mail.contoso.com:"}, "bad port"},
+		{Hosts{"mail.contoso.com:https"}, "bad port"},
 		{Hosts{"*"}, `"*"`},
 		{Hosts{"mail.*.com"}, `"mail.*.com"`},
 		{Hosts{"https://mail.contoso.com"}, `"https://mail.contoso.com"`},
@@ -131,9 +175,9 @@ func TestForeignHostsRefused(t *testing.T) {
 					return d.DialContext(ctx, network, f.host())
 				}
 				hc = &http.Client{Transport: tr}
-				allowed := Hosts{"127.0.0.1", "*.contoso.com"}
+				allowed := Hosts{f.host(), "*.contoso.com"}
 				if allowForeign {
-					allowed = append(allowed, "example.com")
+					allowed = append(allowed, "example.com:"+portOf(f.host()))
 				}
 				c := newClient(t, f, nil, func(o *Options) { o.HTTPClient = hc; o.AllowedHosts = allowed })
 				_, err := c.Lookup(context.Background(), "alice@contoso.com")

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,13 @@ type Photos struct {
 	DeriveSizes     bool     `yaml:"derive_sizes"`     // pull HR648x648 once, scale the rest here. Default: true
 	JPEGQuality     int      `yaml:"jpeg_quality"`     // of derived JPEGs, 1-100. Default: 85
 	Placeholder     string   `yaml:"placeholder"`      // silhouette or initials, for a person without a photo. Default: silhouette
+	// MaxPixels bounds width × height as a photo's header claims it;
+	// a larger photo is a failed pull, never decoded. Default: 16777216 (16 megapixels)
+	MaxPixels int64 `yaml:"max_pixels"`
+	// DecodeMemory bounds the pixels all decodes (checking pulled photos,
+	// deriving sizes) hold at once; the process's peak stays within
+	// store.memory_limit + this + 64MiB. Default: 64MiB
+	DecodeMemory ByteSize `yaml:"decode_memory"`
 }
 
 // Source names for Config.Sources.
@@ -258,6 +266,8 @@ func Default() Config {
 			DeriveSizes:     true,
 			JPEGQuality:     psync.DefaultJPEGQuality,
 			Placeholder:     "silhouette",
+			MaxPixels:       photo.DefaultMaxPixels,
+			DecodeMemory:    photo.DefaultDecodeMemory,
 		},
 		Exchange: Exchange{
 			Timeout:              Duration(autodiscover.DefaultTimeout),
@@ -383,6 +393,12 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Photos.MaxBytes < 1024 {
 		bad("photos.max_bytes", "must be at least 1KiB")
 	}
+	if c.Photos.MaxPixels < 648*648 {
+		bad("photos.max_pixels", "must be at least 419904 (648×648, the master size), got %d", c.Photos.MaxPixels)
+	}
+	if c.Photos.DecodeMemory < 16<<20 {
+		bad("photos.decode_memory", "must be at least 16MiB (a progressive 648×648 JPEG needs about 8MiB)")
+	}
 	if c.Photos.PullTimeout <= 0 {
 		bad("photos.pull_timeout", "must be positive")
 	}
@@ -420,7 +436,7 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	for _, p := range c.Exchange.AllowedHosts {
 		if !validHostPattern(p) {
-			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses without scheme or port, got %q", p)
+			bad("exchange.allowed_hosts", "want host names, *.domain or IP addresses, each with an optional :port, without scheme, got %q", p)
 		}
 	}
 	for n, p := range c.S2S.Certificates {
@@ -573,8 +589,20 @@ func checkHostPort(s string) error {
 var hostPatternRE = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
 
 // validHostPattern accepts what autodiscover.Hosts accepts: a host name,
-// *.domain or an IP address.
+// *.domain or an IP address, each with or without a port (an IPv6 address
+// with a port in brackets: [::1]:8443).
 func validHostPattern(p string) bool {
+	if strings.HasPrefix(p, "[") || strings.Count(p, ":") == 1 {
+		h, port, err := net.SplitHostPort(p)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return false
+		}
+		if strings.HasPrefix(p, "[") {
+			_, err := netip.ParseAddr(h)
+			return err == nil && strings.Contains(h, ":")
+		}
+		p = h
+	}
 	if _, err := netip.ParseAddr(p); err == nil {
 		return true
 	}

@@ -169,7 +169,7 @@ func TestValidationNamesKeyLineAndReason(t *testing.T) {
 		{"upstream with a path", "upstream: http://127.0.0.1:3000/app\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
 		{"upstream with a password", "upstream: http://u:p@127.0.0.1:3000\n" + minimal, []string{"line 1", "upstream: want scheme://host[:port] only"}},
 		{"bad allowed host", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"https://evil.net\"]\n", 1), []string{"line 4", "exchange.allowed_hosts", `"https://evil.net"`}},
-		{"allowed host with port", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"mail.contoso.com:443\", \"*\"]\n", 1), []string{"exchange.allowed_hosts", `"mail.contoso.com:443"`, `"*"`}},
+		{"allowed host with a bad port", strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"mail.contoso.com:0\", \"mail.contoso.com:https\", \"*\"]\n", 1), []string{"exchange.allowed_hosts", `"mail.contoso.com:0"`, `"mail.contoso.com:https"`, `"*"`}},
 		{"typo in a certificates item", minimal + "  certificates:\n    - certificate: a.crt\n      kye: a.key\n", []string{"line 10", "s2s.certificates.kye: unknown key"}},
 		{"certificates item without key", minimal + "  certificates:\n    - certificate: a.crt\n", []string{"s2s.certificates: entry 1: want both"}},
 		{"bad clock skew", minimal + "  clock_skew: 2h\n", []string{"s2s.clock_skew"}},
@@ -248,12 +248,12 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 }
 
 func TestAllowedHostsAccepted(t *testing.T) {
-	doc := strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"mail.fabrikam.com\", \"10.0.0.5\", \"::1\"]\n", 1)
+	doc := strings.Replace(minimal, "8443\n", "8443\n  allowed_hosts: [\"*.contoso.com\", \"mail.fabrikam.com\", \"10.0.0.5\", \"::1\", \"mail.contoso.com:444\", \"*.contoso.com:8443\", \"10.0.0.5:4443\", \"[::1]:8443\"]\n", 1)
 	c, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.Exchange.AllowedHosts, " "); got != "*.contoso.com mail.fabrikam.com 10.0.0.5 ::1" {
+	if got := strings.Join(c.Exchange.AllowedHosts, " "); got != "*.contoso.com mail.fabrikam.com 10.0.0.5 ::1 mail.contoso.com:444 *.contoso.com:8443 10.0.0.5:4443 [::1]:8443" {
 		t.Errorf("AllowedHosts = %q", got)
 	}
 }

@@ -141,6 +141,7 @@ func (c *ClientCredentials) init() error {
 			client = *c.Client
 		}
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		client.Transport = untrusted.Transport(client.Transport)
 		c.client = &client
 		c.refresh = make(chan struct{}, 1)
 	})

@@ -2,6 +2,9 @@ package sync
 
 import (
 	"context"
+	"fmt"
+	"image"
+	"sync"
 	"time"
 
 	"photosync/store"
@@ -62,11 +65,12 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			return pullResult{rec: prev, kind: peerTimedOut}
 		}
 		started := time.Now()
-		body, ct, err := scale.Fit(src.Body, photo.Pixels(key.Size), e.opts.JPEGQuality)
+		body, ct, err := e.derive(ctx, src, photo.Pixels(key.Size))
 		<-e.scaling
 		if err != nil {
-			// The master copy is a good image by its signature but does not
-			// decode: treat it as a failed pull of this size.
+			// The master copy passed its checks when it was stored, but
+			// an older one may not have, or the decode budget stayed taken
+			// for the whole pull: a failed pull of this size.
 			e.stats.PullErrors.Add(1)
 			e.log.Warn("deriving a size failed", "owner", key.Owner, "size", key.Size, "err", err)
 			now := e.opts.Now()
@@ -83,4 +87,98 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		return pullResult{rec: next, kind: pullFailed, storeErr: storeErr}
 	}
 	return pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer, storeErr: storeErr}
+}
+
+// derive fits the master copy src within n×n. A copy that fits already is
+// served as it is; otherwise the sizes derived at the same time share one
+// decode of it (masterFlight).
+func (e *Engine) derive(ctx context.Context, src store.Record, n int) ([]byte, string, error) {
+	d, leave := e.masters.join(ctx, e.decoder, src.Sum, src.Body)
+	defer leave()
+	if d.err != nil {
+		return nil, "", fmt.Errorf("sync: decoding the master copy: %w", d.err)
+	}
+	if d.info.Width <= n && d.info.Height <= n {
+		return d.info.Body, d.info.ContentType, nil
+	}
+	return scale.FitImage(d.pic, d.info.Format, n, e.opts.JPEGQuality)
+}
+
+// fitToSize scales a pulled photo larger than size down to fit it, so
+// that no stored size is larger than it says.
+func (e *Engine) fitToSize(ctx context.Context, found *photo.Found, size string) error {
+	n := photo.Pixels(size)
+	r := &found.Result
+	if r.Width <= n && r.Height <= n {
+		return nil
+	}
+	info, pic, release, err := e.decoder.Decode(ctx, r.Body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", found.Source, err)
+	}
+	defer release()
+	body, ct, err := scale.FitImage(pic, info.Format, n, e.opts.JPEGQuality)
+	if err != nil {
+		return fmt.Errorf("sync: scaling a %dx%d photo to %s: %w", r.Width, r.Height, size, err)
+	}
+	e.log.Info("photo larger than its size scaled down", "size", size, "width", r.Width, "height", r.Height)
+	r.Body, r.ContentType = body, ct
+	r.Width, r.Height = scale.Box(r.Width, r.Height, n)
+	return nil
+}
+
+// masterFlight shares one decode of a master copy among the sizes being
+// derived from it at the same time, keyed by the copy's checksum. The
+// decoded picture, and its share of the decode budget, is let go when the
+// last of them leaves. It is not x/sync/singleflight: the result must stay
+// until its last user is done with it, not only until the call returns.
+type masterFlight struct {
+	mu sync.Mutex
+	m  map[string]*decodedMaster
+}
+
+type decodedMaster struct {
+	done    chan struct{} // closed when the decode ended
+	info    photo.Image
+	pic     image.Image
+	err     error
+	release func() // the budget's share; nil after a failed decode
+	users   int
+}
+
+// join returns the decode of body (checksum sum), starting it when none
+// is in flight; leave must be called once the caller is done with it.
+func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string, body []byte) (*decodedMaster, func()) {
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = map[string]*decodedMaster{}
+	}
+	d, inFlight := f.m[sum]
+	if !inFlight {
+		d = &decodedMaster{done: make(chan struct{})}
+		f.m[sum] = d
+	}
+	d.users++
+	f.mu.Unlock()
+	leave := func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if d.users--; d.users == 0 {
+			delete(f.m, sum)
+			if d.release != nil {
+				d.release()
+			}
+		}
+	}
+	if !inFlight {
+		d.info, d.pic, d.release, d.err = dec.Decode(ctx, body)
+		close(d.done)
+		return d, leave
+	}
+	select {
+	case <-d.done:
+		return d, leave
+	case <-ctx.Done():
+		return &decodedMaster{err: ctx.Err()}, leave
+	}
 }

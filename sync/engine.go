@@ -107,6 +107,14 @@ type Options struct {
 	Derive bool
 	// JPEGQuality of derived JPEGs, 1 to 100. Default: 85.
 	JPEGQuality int
+	// MaxPixels bounds the width × height a photo's header may claim; a
+	// larger one is a failed pull (photos.max_pixels).
+	// Default: photo.DefaultMaxPixels.
+	MaxPixels int64
+	// DecodeMemory bounds the bytes of pixels all decodes hold at once,
+	// checking pulled photos and deriving sizes (photos.decode_memory).
+	// Default: photo.DefaultDecodeMemory.
+	DecodeMemory int64
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Logger receives one line per pull. Default: discard.
@@ -204,6 +212,8 @@ type Engine struct {
 	log     *slog.Logger
 	scaling chan struct{} // a slot per CPU for deriving sizes
 	flight  singleflight.Group
+	decoder *photo.Decoder // every decode, under one memory budget
+	masters masterFlight   // one decode of a master copy for all sizes derived meanwhile
 	stats   Stats
 
 	background sync.WaitGroup // pulls that may outlive their request
@@ -235,7 +245,8 @@ func New(opts Options) (*Engine, error) {
 	}
 	// Scaling is CPU work holding a few MiB of pixels each: more at once
 	// than there are CPUs finishes no sooner and only piles up memory.
-	return &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
+	return &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		decoder: photo.NewDecoder(photo.Limits{MaxPixels: opts.MaxPixels, DecodeMemory: opts.DecodeMemory})}, nil
 }
 
 // Stats returns the engine's counters.
@@ -558,7 +569,12 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
 		etag = prev.ETag
 	}
-	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, nil)
+	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, e.decoder, nil)
+	if pullErr == nil && res.Status == photo.StatusPhoto {
+		// No size is larger than it says: a master copy over its box is
+		// scaled down before it is stored.
+		pullErr = e.fitToSize(ctx, &res, key.Size)
+	}
 	now := e.opts.Now()
 	next := prev
 	switch {

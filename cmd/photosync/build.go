@@ -118,6 +118,8 @@ func engineOptions(cfg configs.Config, log *slog.Logger) psync.Options {
 		MaxStale:        cfg.Photos.MaxStale.D(),
 		Derive:          cfg.Photos.DeriveSizes,
 		JPEGQuality:     cfg.Photos.JPEGQuality,
+		MaxPixels:       cfg.Photos.MaxPixels,
+		DecodeMemory:    int64(cfg.Photos.DecodeMemory),
 		Logger:          log.With("component", "sync"),
 	}
 	if cfg.Photos.Trigger == configs.TriggerAny {

@@ -276,7 +276,8 @@ func doctorChain(ctx context.Context, r *report, cfg configs.Config, x *exchange
 		return false
 	}
 	defer closeSources(sources)
-	answers := photo.Trace(ctx, sources, email, size)
+	dec := photo.NewDecoder(photo.Limits{MaxPixels: cfg.Photos.MaxPixels, DecodeMemory: int64(cfg.Photos.DecodeMemory)})
+	answers := photo.Trace(ctx, sources, email, size, dec)
 	if len(answers) == 0 {
 		r.fail("chain", "sources is empty: nothing is asked", "list at least one source under sources")
 		return false

@@ -32,6 +32,9 @@ type doctorSetup struct {
 
 type doctorConfig struct {
 	realm, caFile, s2s string
+	// allowed is exchange.allowed_hosts, SIM standing for the simulator's
+	// host:port; "" for the default.
+	allowed string
 }
 
 // issuerFrom builds an Issuer from key files, as serve does.
@@ -80,7 +83,15 @@ func TestDoctor(t *testing.T) {
 		{name: "rotation_published", config: func(c *doctorConfig) {
 			c.s2s = "  certificate: s2s-0.crt\n  key: s2s-0.key\n  certificates:\n    - certificate: s2s-1.crt\n      key: s2s-1.key\n"
 		}, exit: 0},
-		{name: "photo_host_untrusted", sim: func(s *exchangetest.Server) {
+		{name: "photo_host_untrusted", config: func(c *doctorConfig) {
+			c.allowed = `["SIM", "` + strings.TrimPrefix(untrusted.URL, "https://") + `"]`
+		}, sim: func(s *exchangetest.Server) {
+			s.SetAutodiscover(doctorUser, exchangetest.AutodiscoverBehavior{
+				Settings: map[string]string{"ExternalPhotosUrl": untrusted.URL + "/EWS/Exchange.asmx/s"}})
+		}, exit: 1},
+		// The same name as the Autodiscover domain on another port is
+		// refused like a foreign host.
+		{name: "photo_host_other_port", sim: func(s *exchangetest.Server) {
 			s.SetAutodiscover(doctorUser, exchangetest.AutodiscoverBehavior{
 				Settings: map[string]string{"ExternalPhotosUrl": untrusted.URL + "/EWS/Exchange.asmx/s"}})
 		}, exit: 1},
@@ -111,6 +122,9 @@ func TestDoctor(t *testing.T) {
 			sim := doctorSim(t, dir, partner, st.sim)
 			config := fmt.Sprintf("exchange:\n  autodiscover_domain: %q\n  ca_file: %q\ns2s:\n  realm: %s\n%sstore:\n  path: data\n",
 				sim.Host(), c.caFile, c.realm, c.s2s)
+			if c.allowed != "" {
+				config = strings.Replace(config, "exchange:\n", "exchange:\n  allowed_hosts: "+strings.ReplaceAll(c.allowed, "SIM", sim.Host())+"\n", 1)
+			}
 			got := doctorGolden(t, dir, config, st.exit)
 			compareGolden(t, "doctor_"+st.name+".golden", normalize(strings.ReplaceAll(got, realm, "REALM"), sim.Host(), dir))
 		})

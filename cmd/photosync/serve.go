@@ -37,7 +37,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
-	setMemoryLimit(cfg.Store, log)
+	setMemoryLimit(cfg, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -45,15 +45,15 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serve(ctx, cfg, ln, log, nil)
 }
 
-// setMemoryLimit gives the Go runtime a soft memory limit of the hot
-// layer's bound plus headroom, so the garbage collector keeps the process
-// near what the operator configured instead of letting the heap double
-// between collections. GOMEMLIMIT, when set, wins.
-func setMemoryLimit(c configs.Store, log *slog.Logger) {
+// setMemoryLimit gives the Go runtime a soft memory limit of the memory
+// layer's bound plus the decode budget plus headroom, so the garbage
+// collector keeps the process near what the operator configured instead of
+// letting the heap double between collections. GOMEMLIMIT, when set, wins.
+func setMemoryLimit(c configs.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(c.MemoryLimit) + 64<<20
+	limit := int64(c.Store.MemoryLimit) + int64(c.Photos.DecodeMemory) + 64<<20
 	debug.SetMemoryLimit(limit)
 	log.Debug("go memory limit set", "bytes", limit)
 }

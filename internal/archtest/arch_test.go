@@ -22,12 +22,13 @@ var allowed = map[string][]string{
 	"admin":                        {"sync", "sync/photo"},
 	"sync":                         {"store", "sync/photo", "sync/scale"},
 	"sync/photo":                   {},
+	"sync/photo/phototest":         {},
 	"sync/scale":                   {},
 	"sync/backoff":                 {},
 	"sync/exchange":                {"sync/photo", "sync/backoff", "autodiscover", "internal/untrusted"},
 	"sync/graph":                   {"sync/photo", "sync/backoff", "oauth", "internal/untrusted"},
 	"sync/directory":               {"sync/photo", "internal/untrusted"},
-	"sync/exchange/exchangetest":   {"internal/testpki"},
+	"sync/exchange/exchangetest":   {"internal/testpki", "sync/photo/phototest"},
 	"sync/graph/graphtest":         {"internal/testpki"},
 	"sync/directory/directorytest": {"internal/testpki"},
 	"autodiscover":                 {"internal/untrusted"},
@@ -43,6 +44,7 @@ var allowed = map[string][]string{
 	"bench/cmd/benchsim":           {"*"},
 	"bench/cmd/burst":              {"*"},
 	"bench/cmd/bare":               {},
+	"bench/cmd/plain":              {"*"},
 }
 
 // thirdParty lists third-party imports only some packages may make.

@@ -17,6 +17,7 @@ import (
 	"photosync/sync/directory"
 	"photosync/sync/directory/directorytest"
 	"photosync/sync/photo"
+	"photosync/sync/photo/phototest"
 )
 
 // jpegOf draws a w×w JPEG of one colour.
@@ -110,6 +111,24 @@ func TestSourceAgainstSlapd(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("hostile photo attributes fail the walk's checks", func(t *testing.T) {
+		for _, h := range []struct {
+			uid  string
+			body []byte
+			want error
+		}{
+			{"giant", phototest.GiantPNG(100000, 100000), photo.ErrTooManyPixels},
+			{"bomb", phototest.JPEGBomb(8000, 8000), photo.ErrTooManyPixels},
+			{"page", append([]byte("\xff\xd8\xff\xe0"), phototest.HTML...), photo.ErrUndecodable},
+		} {
+			srv.AddPerson(directorytest.Person{UID: h.uid, Mail: h.uid + "@contoso.com", ThumbnailPhoto: h.body})
+			_, err := photo.Walk(context.Background(), []photo.Source{dir}, h.uid+"@contoso.com", "HR96x96", "", "", nil, nil)
+			if !errors.Is(err, h.want) || !strings.HasPrefix(err.Error(), "directory: ") {
+				t.Errorf("%s: Walk = %v, want directory: … %v", h.uid, err, h.want)
+			}
+		}
+	})
 
 	t.Run("same bytes revalidate as not modified", func(t *testing.T) {
 		ctx := context.Background()

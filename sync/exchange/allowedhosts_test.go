@@ -35,7 +35,8 @@ func TestAllowedHostsAgainstSimulator(t *testing.T) {
 	tests := []struct {
 		name      string
 		redirect  bool               // Autodiscover answers RedirectUrl to evil.example
-		allowed   autodiscover.Hosts // nil: the default
+		target    string             // the redirect's host[:port], PORT the simulator's; default evil.example:PORT
+		allowed   autodiscover.Hosts // nil: the default; PORT stands for the simulator's port
 		master    autodiscover.Hosts // the source's re-check
 		wantErr   string             // "" means the photo is fetched
 		wantEvil  bool               // a request reached evil.example
@@ -43,10 +44,16 @@ func TestAllowedHostsAgainstSimulator(t *testing.T) {
 	}{
 		{name: "default hosts, no redirect", wantPhoto: 1},
 		{name: "redirect outside the allowed hosts", redirect: true, wantErr: "outside the allowed hosts"},
-		{name: "redirect allowed, master refuses", redirect: true, allowed: autodiscover.Hosts{"*.contoso.com", evil},
-			master: autodiscover.Hosts{"*.contoso.com"}, wantErr: "outside exchange.allowed_hosts", wantEvil: true},
-		{name: "redirect allowed everywhere", redirect: true, allowed: autodiscover.Hosts{"*.contoso.com", evil},
-			master: autodiscover.Hosts{"*.contoso.com", evil}, wantEvil: true, wantPhoto: 1},
+		{name: "redirect allowed, master refuses", redirect: true, allowed: autodiscover.Hosts{"*.contoso.com:PORT", evil + ":PORT"},
+			master: autodiscover.Hosts{"*.contoso.com:PORT"}, wantErr: "outside exchange.allowed_hosts", wantEvil: true},
+		{name: "redirect allowed everywhere", redirect: true, allowed: autodiscover.Hosts{"*.contoso.com:PORT", evil + ":PORT"},
+			master: autodiscover.Hosts{"*.contoso.com:PORT", evil + ":PORT"}, wantEvil: true, wantPhoto: 1},
+		{name: "allowed name without the port", redirect: true, allowed: autodiscover.Hosts{"*.contoso.com:PORT", evil},
+			wantErr: "outside the allowed hosts"},
+		{name: "the domain's name on another port", redirect: true, target: "autodiscover.contoso.com:1",
+			wantErr: "outside the allowed hosts"},
+		{name: "an allowed name on another port", redirect: true, target: "mail.contoso.com:444",
+			allowed: autodiscover.Hosts{"*.contoso.com:PORT", "mail.contoso.com"}, wantErr: "outside the allowed hosts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,18 +66,29 @@ func TestAllowedHostsAgainstSimulator(t *testing.T) {
 			})
 			t.Cleanup(sim.Close)
 			_, port, _ := net.SplitHostPort(sim.Host())
+			withPort := func(h autodiscover.Hosts) autodiscover.Hosts {
+				var out autodiscover.Hosts
+				for _, p := range h {
+					out = append(out, strings.ReplaceAll(p, "PORT", port))
+				}
+				return out
+			}
 			if tt.redirect {
+				target := evil + ":" + port
+				if tt.target != "" {
+					target = tt.target
+				}
 				sim.SetAutodiscover(adele, exchangetest.AutodiscoverBehavior{
-					ErrorCode: "RedirectUrl", OnHost: "autodiscover.contoso.com", RedirectTarget: "https://" + evil + ":" + port + "/autodiscover/autodiscover.svc"})
+					ErrorCode: "RedirectUrl", OnHost: "autodiscover.contoso.com", RedirectTarget: "https://" + target + "/autodiscover/autodiscover.svc"})
 			}
 			loc, err := autodiscover.New(autodiscover.Options{
 				Domain: "autodiscover.contoso.com:" + port, Tokens: issuer,
-				HTTPClient: sim.Client(), AllowedHosts: tt.allowed,
+				HTTPClient: sim.Client(), AllowedHosts: withPort(tt.allowed),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			hosts := tt.master
+			hosts := withPort(tt.master)
 			if hosts == nil {
 				hosts = loc.AllowedHosts()
 			}

@@ -173,6 +173,7 @@ func noRedirects(c *http.Client) *http.Client {
 		out = *c
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	out.Transport = untrusted.Transport(out.Transport)
 	return &out
 }
 
@@ -294,8 +295,8 @@ func PhotoURL(photosURL, email, size string, allowHTTP bool, allowed autodiscove
 	if u.User != nil {
 		return "", fmt.Errorf("exchange: photos URL for %s carries credentials: %w", u.Host, autodiscover.ErrRefusedURL)
 	}
-	if allowed != nil && !allowed.Match(u.Host) {
-		return "", fmt.Errorf("exchange: photos URL host %s is outside exchange.allowed_hosts (%s): %w", u.Hostname(), allowed, autodiscover.ErrRefusedURL)
+	if allowed != nil && !allowed.MatchURL(u) {
+		return "", fmt.Errorf("exchange: photos URL host %s is outside exchange.allowed_hosts (%s): %w", u.Host, allowed, autodiscover.ErrRefusedURL)
 	}
 	lower := strings.ToLower(u.Path)
 	switch {
@@ -361,6 +362,13 @@ func (s *Source) get(ctx context.Context, target, host, email, etag string) (pho
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotModified:
+		// A 304 counts only for the validator sent: one naming another
+		// entity-tag (or none that parses) is not an answer to ours.
+		if v := resp.Header.Get("ETag"); v != "" {
+			if got, ok := photo.ParseETag(v); !ok || got != etag {
+				return photo.Result{}, fmt.Errorf("exchange: %w: 304 Not Modified for ETag %q, not the one sent", photo.ErrBadAnswer, untrusted.Text(v, 80))
+			}
+		}
 		return photo.Result{Status: photo.StatusNotModified}, nil
 	case http.StatusNotFound:
 		drain(resp.Body)
@@ -405,7 +413,11 @@ func (s *Source) get(ctx context.Context, target, host, email, etag string) (pho
 	if !ok {
 		return photo.Result{}, fmt.Errorf("exchange: photo of %s: %w: %d bytes that look like %s", email, photo.ErrNotImage, len(body), http.DetectContentType(body))
 	}
-	return photo.Result{Status: photo.StatusPhoto, Body: body, ContentType: ct, ETag: unquoteETag(resp.Header.Get("ETag"))}, nil
+	// An ETag that is not one entity-tag of at most photo.MaxETag bytes is
+	// dropped: the photo is stored without one and the next pull is
+	// unconditional, rather than sending a list, a "*" or a 64 KiB header.
+	tag, _ := photo.ParseETag(resp.Header.Get("ETag"))
+	return photo.Result{Status: photo.StatusPhoto, Body: body, ContentType: ct, ETag: tag}, nil
 }
 
 // serverBusy finds EWS's ErrorServerBusy fault in a 500 body and its
@@ -439,13 +451,6 @@ func serverBusy(body []byte) (bool, time.Duration) {
 			}
 		}
 	}
-}
-
-// unquoteETag strips W/ and quotes: ETags are compared by their opaque part.
-func unquoteETag(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "W/")
-	return strings.Trim(s, `"`)
 }
 
 // scrubURLError drops the URL from a transport error (it is in the

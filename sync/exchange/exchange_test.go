@@ -442,18 +442,22 @@ func TestBacksOffAfterConnectionFailure(t *testing.T) {
 // TestRefusesHostOutsideAllowed checks that the source neither mints a
 // token for nor calls a host outside AllowedHosts, and calls it once allowed.
 func TestRefusesHostOutsideAllowed(t *testing.T) {
-	for _, allowed := range []autodiscover.Hosts{{"*.contoso.com"}, {"*.contoso.com", "127.0.0.1"}} {
+	for _, pattern := range []string{"", "127.0.0.1", "127.0.0.1:PORT"} {
 		calls := 0
 		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
 			w.WriteHeader(http.StatusNotFound)
 		}))
+		allowed := autodiscover.Hosts{"*.contoso.com"}
+		if pattern != "" { // without its port, 127.0.0.1 allows 443 only
+			allowed = append(allowed, strings.ReplaceAll(pattern, "PORT", strings.TrimPrefix(srv.URL, "https://127.0.0.1:")))
+		}
 		minted := 0
 		tokens := tokenFunc(func(context.Context, string, string) (string, error) { minted++; return "tok", nil })
 		s := newSource(t, Options{Locator: fixedLocator(srv.URL + "/EWS/Exchange.asmx/s"), Tokens: tokens, Client: srv.Client(), AllowedHosts: allowed})
 		_, err := s.Photo(context.Background(), "a@contoso.com", "HR96x96", "")
 		srv.Close()
-		if len(allowed) == 1 {
+		if !strings.Contains(pattern, "PORT") {
 			if !errors.Is(err, autodiscover.ErrRefusedURL) || !strings.Contains(err.Error(), "outside exchange.allowed_hosts") || calls != 0 || minted != 0 {
 				t.Errorf("allowed %v: Photo = %v after %d calls, %d tokens; want refused before any", allowed, err, calls, minted)
 			}
@@ -534,4 +538,38 @@ func TestLookupCache(t *testing.T) {
 		t.Error("CachedLookup found something without a cache")
 	}
 	plain.ForgetLookup("a@contoso.com")
+}
+
+// TestNotModifiedOnlyForTheValidatorSent: a 304 naming another entity-tag
+// than the one sent, or one that does not parse, is a broken answer.
+func TestNotModifiedOnlyForTheValidatorSent(t *testing.T) {
+	tests := []struct {
+		etag string // the 304's ETag header
+		ok   bool
+	}{
+		{"", true},
+		{`"abc"`, true},
+		{`W/"abc"`, true},
+		{`"other"`, false},
+		{`*`, false},
+		{`", *, "`, false},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tt.etag != "" {
+				w.Header().Set("ETag", tt.etag)
+			}
+			w.WriteHeader(http.StatusNotModified)
+		}))
+		tokens := tokenFunc(func(context.Context, string, string) (string, error) { return "tok", nil })
+		s := newSource(t, Options{Locator: fixedLocator(srv.URL + "/EWS/Exchange.asmx/s"), Tokens: tokens, Client: srv.Client()})
+		res, err := s.Photo(context.Background(), "a@contoso.com", "HR96x96", "abc")
+		srv.Close()
+		if tt.ok != (err == nil && res.Status == photo.StatusNotModified) {
+			t.Errorf("304 with ETag %q: %v, %v; want accepted %v", tt.etag, res.Status, err, tt.ok)
+		}
+		if !tt.ok && !errors.Is(err, photo.ErrBadAnswer) {
+			t.Errorf("304 with ETag %q: %v, want ErrBadAnswer", tt.etag, err)
+		}
+	}
 }

@@ -135,6 +135,7 @@ func New(o Options) (*Source, error) {
 		client = *o.Client
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = untrusted.Transport(client.Transport)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -298,6 +299,12 @@ func (s *Source) fetch(ctx context.Context, target, token, etag string) (photo.R
 		if etag == "" {
 			return photo.Result{}, fmt.Errorf("graph: photo: %w: 304 although no ETag was sent", photo.ErrBadAnswer)
 		}
+		// A 304 counts only for the validator sent.
+		if v := resp.Header.Get("ETag"); v != "" {
+			if got, ok := photo.ParseETag(v); !ok || got != etag {
+				return photo.Result{}, fmt.Errorf("graph: photo: %w: 304 for ETag %q, not the one sent", photo.ErrBadAnswer, untrusted.Text(v, 80))
+			}
+		}
 		return photo.Result{Status: photo.StatusNotModified, ETag: etag}, nil
 	case http.StatusNotFound:
 		// ImageNotFound, or no such user: this source has no photo.
@@ -325,7 +332,10 @@ func (s *Source) fetch(ctx context.Context, target, token, etag string) (photo.R
 	if !ok {
 		return photo.Result{}, fmt.Errorf("graph: photo: %w: %d bytes", photo.ErrNotImage, len(body))
 	}
-	return photo.Result{Status: photo.StatusPhoto, Body: body, ContentType: ct, ETag: unquoteETag(resp.Header.Get("ETag"))}, nil
+	// An ETag that is not one entity-tag of at most photo.MaxETag bytes is
+	// dropped: the next pull is unconditional.
+	tag, _ := photo.ParseETag(resp.Header.Get("ETag"))
+	return photo.Result{Status: photo.StatusPhoto, Body: body, ContentType: ct, ETag: tag}, nil
 }
 
 // displayName asks Graph for owner's displayName
@@ -374,11 +384,6 @@ func apiError(resp *http.Response) error {
 		Message:    untrusted.Text(msg, 0),
 		RetryAfter: untrusted.Text(resp.Header.Get("Retry-After"), 0),
 	}
-}
-
-// unquoteETag turns an ETag header ("abc", W/"abc") into its opaque value.
-func unquoteETag(s string) string {
-	return strings.Trim(strings.TrimPrefix(strings.TrimSpace(s), "W/"), `"`)
 }
 
 func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 64<<10)) }

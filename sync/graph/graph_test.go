@@ -22,6 +22,7 @@ import (
 	"photosync/sync/graph"
 	"photosync/sync/graph/graphtest"
 	"photosync/sync/photo"
+	"photosync/sync/photo/phototest"
 )
 
 const (
@@ -444,7 +445,7 @@ func TestWalk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := g.sim.PhotoRequests()
-			found, err := photo.Walk(t.Context(), tt.chain(g.source(t, nil)), adele, "HR96x96", "", "", nil)
+			found, err := photo.Walk(t.Context(), tt.chain(g.source(t, nil)), adele, "HR96x96", "", "", nil, nil)
 			if err != nil || found.Status != photo.StatusPhoto || found.Source != tt.wantSource || !bytes.Equal(found.Result.Body, graph96) {
 				t.Fatalf("Walk: %+v, %v; want the photo from %s", found.Source, err, tt.wantSource)
 			}
@@ -452,5 +453,37 @@ func TestWalk(t *testing.T) {
 				t.Errorf("%d Graph photo calls, want %d", got, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// TestHostileBodies: Graph's bodies pass the walk's checks as Exchange's
+// do, within the same photos.max_bytes.
+func TestHostileBodies(t *testing.T) {
+	g := newGraphEnv(t)
+	tests := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"png bomb", phototest.PNGBomb(8000, 8000), photo.ErrTooManyPixels},
+		{"jpeg bomb", phototest.JPEGBomb(8000, 8000), photo.ErrTooManyPixels},
+		{"giant dimensions", phototest.GiantPNG(100000, 100000), photo.ErrTooManyPixels},
+		{"jpeg magic then html", append([]byte("\xff\xd8\xff\xe0"), phototest.HTML...), photo.ErrUndecodable},
+		{"truncated jpeg", phototest.JPEG(96, 96)[:500], photo.ErrUndecodable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g.sim.SetPhotoBody(tt.body)
+			defer g.sim.SetPhotoBody(nil)
+			_, err := photo.Walk(t.Context(), []photo.Source{g.source(t, nil)}, adele, "HR96x96", "", "", nil, nil)
+			if !errors.Is(err, tt.want) || !strings.HasPrefix(err.Error(), "graph: ") {
+				t.Fatalf("Walk = %v, want graph: … %v", err, tt.want)
+			}
+		})
+	}
+	g.sim.SetPhotoBody(append(phototest.JPEG(96, 96), phototest.HTML...))
+	found, err := photo.Walk(t.Context(), []photo.Source{g.source(t, nil)}, adele, "HR96x96", "", "", nil, nil)
+	if err != nil || bytes.Contains(found.Result.Body, []byte("<html")) || found.Result.ETag != "hostile" {
+		t.Fatalf("a photo followed by a page: %v, %d bytes, ETag %q; want the photo alone", err, len(found.Result.Body), found.Result.ETag)
 	}
 }

@@ -12,7 +12,8 @@ import (
 // ("" when none), and a source that can revalidate answers NotModified
 // while it still holds. Photo honours ctx's deadline, bounds what it reads,
 // returns only sniffed image bytes with StatusPhoto, and is safe for
-// concurrent use. An error means the source could not say (unreachable,
+// concurrent use. The walk checks every body (Decoder.Check) and every
+// ETag (ValidOpaqueETag) again, so no source is trusted to have. An error means the source could not say (unreachable,
 // refused, throttled, a broken answer), never "no photo".
 type Source interface {
 	// Name is the short name recorded with what the source answered
@@ -50,6 +51,8 @@ type Result struct {
 	// it gave none; it is kept with the record for the initials
 	// placeholder. A source may give it with any status.
 	Name string
+	// Width and Height of Body, set by the walk from its decode.
+	Width, Height int
 }
 
 // Func adapts a function to a Source named SourceName.
@@ -102,11 +105,15 @@ func (f Found) Label() string {
 // Walk asks sources in order for owner's photo at size. The first photo
 // wins; StatusDeleted stops the walk, so a photo its owner removed on
 // purpose is never replaced by an older copy found further down; an error
-// stops the walk too, so an outage never falls through to a lower source. prevETag is sent only to prevSource, the
-// source that gave the stored copy (the first source when that is not
-// known). observe, when not nil, sees each answer in order. The result's
-// Name is the first display name any source asked gave.
-func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevETag string, observe func(Answer)) (Found, error) {
+// stops the walk too, so an outage never falls through to a lower source.
+// prevETag is sent only to prevSource, the source that gave the stored
+// copy (the first source when that is not known). Every photo passes dec's
+// Check here, the one place all sources' bodies pass (nil: the default
+// Limits): a body that fails is that source's error, and what is kept is
+// the image cut at its end. An ETag that is not an entity-tag's opaque
+// part is dropped. observe, when not nil, sees each answer in order. The
+// result's Name is the first display name any source asked gave.
+func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevETag string, dec *Decoder, observe func(Answer)) (Found, error) {
 	name := "" // the first display name a source gave
 	for i, src := range sources {
 		etag := ""
@@ -117,11 +124,14 @@ func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevET
 		// itself finds wrong is wrapped with the source's name here.
 		res, err := src.Photo(ctx, owner, size, etag)
 		if err == nil && res.Status == StatusPhoto {
-			ct, ok := Sniff(res.Body)
-			if !ok {
-				err = fmt.Errorf("%s: %w", src.Name(), ErrNotImage)
+			img, cerr := dec.Check(ctx, res.Body)
+			if cerr != nil {
+				err = fmt.Errorf("%s: %w", src.Name(), cerr)
 			}
-			res.ContentType = ct
+			res.Body, res.ContentType, res.Width, res.Height = img.Body, img.ContentType, img.Width, img.Height
+			if !ValidOpaqueETag(res.ETag) {
+				res.ETag = ""
+			}
 		}
 		if err == nil && res.Status == StatusNotModified && etag == "" {
 			err = fmt.Errorf("%s: %w: not modified although no ETag was sent", src.Name(), ErrBadAnswer)
@@ -151,8 +161,8 @@ func Walk(ctx context.Context, sources []Source, owner, size, prevSource, prevET
 // does, and returns what each source asked said, in order. Sources after
 // the one that ended the walk were not asked and are not listed.
 // photosync doctor uses it to show which source answers and why.
-func Trace(ctx context.Context, sources []Source, owner, size string) []Answer {
+func Trace(ctx context.Context, sources []Source, owner, size string, dec *Decoder) []Answer {
 	var out []Answer
-	_, _ = Walk(ctx, sources, owner, size, "", "", func(a Answer) { out = append(out, a) })
+	_, _ = Walk(ctx, sources, owner, size, "", "", dec, func(a Answer) { out = append(out, a) })
 	return out
 }

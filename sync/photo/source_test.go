@@ -46,7 +46,7 @@ func TestTrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, a := range photo.Trace(context.Background(), tt.sources, "x@contoso.com", "HR96x96") {
+		for _, a := range photo.Trace(context.Background(), tt.sources, "x@contoso.com", "HR96x96", nil) {
 			what := a.Result.Status.String()
 			if a.Err != nil {
 				what = "error"
@@ -83,7 +83,7 @@ func TestWalkName(t *testing.T) {
 		{"the first name wins", []photo.Source{says("a", named), says("b", photo.Result{Status: photo.StatusPhoto, Body: jpg, Name: "Lee"})}, "Lee Gu"},
 	}
 	for _, tt := range tests {
-		f, err := photo.Walk(context.Background(), tt.sources, "lee.gu@contoso.com", "HR96x96", "", "", nil)
+		f, err := photo.Walk(context.Background(), tt.sources, "lee.gu@contoso.com", "HR96x96", "", "", nil, nil)
 		if err != nil || f.Result.Name != tt.want {
 			t.Errorf("%s: name %q (%v), want %q", tt.name, f.Result.Name, err, tt.want)
 		}

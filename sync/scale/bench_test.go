@@ -45,3 +45,34 @@ func BenchmarkDerive(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeriveAllEight is the work of deriving every smaller size from
+// one master copy: one decode, then eight scales and encodes from the
+// same planes (the engine's derive flight shares the decode the same way).
+// Compare its ns/op with the CPU vipsthumbnail spends on the same eight.
+func BenchmarkDeriveAllEight(b *testing.B) {
+	src := masterJPEG(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		img, format, err := image.Decode(bytes.NewReader(src))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, size := range photo.Sizes[:len(photo.Sizes)-1] {
+			if _, _, err := FitImage(img, format, photo.Pixels(size), 85); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeMaster is one decode of the 648×648 master copy.
+func BenchmarkDecodeMaster(b *testing.B) {
+	src := masterJPEG(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := image.Decode(bytes.NewReader(src)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,8 +1,13 @@
 // Package scale fits an image within an n×n box: it keeps the aspect
 // ratio, never enlarges, and keeps the format a browser needs (JPEG stays
-// JPEG, anything with transparency becomes PNG). A box pre-shrink by a
-// whole factor does the bulk of a large reduction cheaply and Catmull-Rom
-// finishes it, the way libvips' thumbnailer does.
+// JPEG, anything with transparency becomes PNG).
+//
+// A box pre-shrink by a whole factor does the bulk of a large reduction
+// cheaply and Catmull-Rom finishes it, the way libvips' thumbnailer does.
+// A JPEG is scaled as it decodes, as Y, Cb and Cr planes (*image.YCbCr):
+// no RGBA copy of the full-size picture is ever made, and the result goes
+// to the JPEG encoder as planes again. One decoded picture can serve any
+// number of sizes (FitImage).
 package scale
 
 import (
@@ -19,45 +24,71 @@ import (
 	_ "golang.org/x/image/webp"
 )
 
-// Fit fits the image b within n×n, keeping its aspect ratio and never enlarging
-// it, with a Catmull-Rom filter. JPEG stays JPEG (at quality); PNG and GIF
-// become PNG so transparency survives. An image already small enough is
-// returned as it is.
+// Fit fits the image b within n×n, keeping its aspect ratio and never
+// enlarging it, with a Catmull-Rom filter. JPEG stays JPEG (at quality);
+// other formats become PNG so transparency survives. An image already
+// small enough is returned as it is. Fit decodes b without a memory
+// budget: callers that hold untrusted bytes check them first (the engine
+// decodes through photo.Decoder and calls FitImage).
 func Fit(b []byte, n, quality int) ([]byte, string, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return nil, "", fmt.Errorf("scale: reading the master copy: %w", err)
 	}
 	if cfg.Width <= n && cfg.Height <= n {
-		ct := http.DetectContentType(b)
-		return b, ct, nil
+		return b, http.DetectContentType(b), nil
 	}
 	if cfg.Width > 8192 || cfg.Height > 8192 {
 		return nil, "", fmt.Errorf("scale: master copy is %dx%d, too large to scale", cfg.Width, cfg.Height)
 	}
-	src, _, err := image.Decode(bytes.NewReader(b))
+	src, format, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, "", fmt.Errorf("scale: decoding the master copy: %w", err)
 	}
-	w, h := n, n
-	if cfg.Width > cfg.Height {
-		h = max(1, cfg.Height*n/cfg.Width)
-	} else if cfg.Height > cfg.Width {
-		w = max(1, cfg.Width*n/cfg.Height)
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	pre := shrink(src, shrinkFactor(cfg.Width, cfg.Height, w, h))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), pre, pre.Bounds(), draw.Src, nil)
+	return FitImage(src, format, n, quality)
+}
 
-	var buf bytes.Buffer
-	switch format {
-	case "jpeg":
-		err = jpeg.Encode(&buf, dst, &jpeg.Options{Quality: quality})
-		return buf.Bytes(), "image/jpeg", err
+// FitImage fits the decoded picture src (format as image.Decode names it)
+// within n×n and encodes it: JPEG stays JPEG at quality, anything else
+// becomes PNG. Unlike Fit it encodes a picture already small enough too.
+// src is only read, so one picture may serve several FitImage calls at
+// once.
+func FitImage(src image.Image, format string, n, quality int) ([]byte, string, error) {
+	sb := src.Bounds()
+	w, h := Box(sb.Dx(), sb.Dy(), n)
+	var out image.Image
+	switch m := src.(type) {
+	case *image.YCbCr:
+		out = fitYCbCr(m, w, h)
+	case *image.Gray:
+		out = fitGray(m, w, h)
 	default:
-		err = png.Encode(&buf, dst)
-		return buf.Bytes(), "image/png", err
+		dst := image.NewRGBA(image.Rect(0, 0, w, h))
+		pre := shrink(src, shrinkFactor(sb.Dx(), sb.Dy(), w, h))
+		draw.CatmullRom.Scale(dst, dst.Bounds(), pre, pre.Bounds(), draw.Src, nil)
+		out = dst
 	}
+	var buf bytes.Buffer
+	if format == "jpeg" {
+		err := jpeg.Encode(&buf, out, &jpeg.Options{Quality: quality})
+		return buf.Bytes(), "image/jpeg", err
+	}
+	err := png.Encode(&buf, out)
+	return buf.Bytes(), "image/png", err
+}
+
+// Box is the size of a sw×sh image fitted within n×n, never enlarged.
+func Box(sw, sh, n int) (w, h int) {
+	if sw <= n && sh <= n {
+		return sw, sh
+	}
+	w, h = n, n
+	if sw > sh {
+		h = max(1, sh*n/sw)
+	} else if sh > sw {
+		w = max(1, sw*n/sh)
+	}
+	return w, h
 }
 
 // shrinkFactor is the whole factor the box pre-shrink reduces a sw×sh image
@@ -67,47 +98,83 @@ func shrinkFactor(sw, sh, w, h int) int {
 	return max(1, min(sw/(2*w), sh/(2*h)))
 }
 
-// shrink returns img as premultiplied RGBA, first reduced by the whole
-// factor k with a box filter (each pixel the mean of a k×k block; partial
-// blocks at the edges average what they hold), for Catmull-Rom to finish
-// (see shrinkFactor). The picture is the same (TestShrinkKeepsThePicture):
-// a box mean over the block is itself an area filter; the work is a
-// fraction, as the kernel's taps grow with the reduction and each tap on
-// a YCbCr source converts a pixel.
-func shrink(img image.Image, k int) *image.RGBA {
+// fitYCbCr scales src to w×h plane by plane: each plane is box-shrunk by
+// the whole factor, then Catmull-Rom finishes it. The chroma planes keep
+// src's subsampling, so the result has as many chroma samples per pixel as
+// src and goes to the JPEG encoder without conversion.
+func fitYCbCr(src *image.YCbCr, w, h int) *image.YCbCr {
+	sb := src.Bounds()
+	sw, sh := sb.Dx(), sb.Dy()
+	k := shrinkFactor(sw, sh, w, h)
+	dst := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio444)
+	scw, sch := chromaSize(src.SubsampleRatio, sw, sh)
+	dcw, dch := w, h
+	kc := shrinkFactor(scw, sch, dcw, dch)
+	yo, co := src.YOffset(sb.Min.X, sb.Min.Y), src.COffset(sb.Min.X, sb.Min.Y)
+	fitPlane(plane{dst.Y, dst.YStride, w, h}, plane{src.Y[yo:], src.YStride, sw, sh}, k)
+	fitPlane(plane{dst.Cb, dst.CStride, dcw, dch}, plane{src.Cb[co:], src.CStride, scw, sch}, kc)
+	fitPlane(plane{dst.Cr, dst.CStride, dcw, dch}, plane{src.Cr[co:], src.CStride, scw, sch}, kc)
+	return dst
+}
+
+func fitGray(src *image.Gray, w, h int) *image.Gray {
+	sb := src.Bounds()
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	k := shrinkFactor(sb.Dx(), sb.Dy(), w, h)
+	fitPlane(plane{dst.Pix, dst.Stride, w, h}, plane{src.Pix[src.PixOffset(sb.Min.X, sb.Min.Y):], src.Stride, sb.Dx(), sb.Dy()}, k)
+	return dst
+}
+
+// chromaSize is the size of the chroma planes of a w×h image, as
+// image.NewYCbCr lays them out.
+func chromaSize(r image.YCbCrSubsampleRatio, w, h int) (int, int) {
+	switch r {
+	case image.YCbCrSubsampleRatio422:
+		return (w + 1) / 2, h
+	case image.YCbCrSubsampleRatio420:
+		return (w + 1) / 2, (h + 1) / 2
+	case image.YCbCrSubsampleRatio440:
+		return w, (h + 1) / 2
+	case image.YCbCrSubsampleRatio411:
+		return (w + 3) / 4, h
+	case image.YCbCrSubsampleRatio410:
+		return (w + 3) / 4, (h + 1) / 2
+	}
+	return w, h
+}
+
+// shrink returns img as RGBA reduced by the whole factor k with a box
+// filter (each pixel the mean of a k×k block; partial blocks at the edges
+// average what they hold), for Catmull-Rom to finish (see shrinkFactor).
+// RGBA and NRGBA pictures are averaged in place of a copy; others (GIF's
+// and PNG's palettes, 16-bit PNGs) are converted to RGBA first.
+func shrink(img image.Image, k int) image.Image {
 	b := img.Bounds()
-	full := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(full, full.Bounds(), img, b.Min, draw.Src)
-	if k < 2 {
-		return full
+	var full plane
+	switch m := img.(type) {
+	case *image.RGBA:
+		if k < 2 {
+			return m
+		}
+		full = plane{m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 4 * b.Dx(), b.Dy()}
+	case *image.NRGBA:
+		if k < 2 {
+			return m
+		}
+		full = plane{m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, 4 * b.Dx(), b.Dy()}
+	default:
+		cp := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(cp, cp.Bounds(), img, b.Min, draw.Src)
+		if k < 2 {
+			return cp
+		}
+		full = plane{cp.Pix, cp.Stride, 4 * b.Dx(), b.Dy()}
 	}
 	w, h := (b.Dx()+k-1)/k, (b.Dy()+k-1)/k
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	sums := make([]uint32, 4*w)
-	counts := make([]uint32, w)
-	for oy := range h {
-		clear(sums)
-		clear(counts)
-		for y := oy * k; y < min((oy+1)*k, b.Dy()); y++ {
-			row := full.Pix[y*full.Stride : y*full.Stride+4*b.Dx()]
-			for x := 0; x < b.Dx(); x++ {
-				ox := x / k
-				p := row[4*x : 4*x+4 : 4*x+4]
-				s := sums[4*ox : 4*ox+4 : 4*ox+4]
-				s[0] += uint32(p[0])
-				s[1] += uint32(p[1])
-				s[2] += uint32(p[2])
-				s[3] += uint32(p[3])
-				counts[ox]++
-			}
-		}
-		dst := out.Pix[oy*out.Stride : oy*out.Stride+4*w]
-		for ox := range w {
-			n := counts[ox]
-			for c := range 4 {
-				dst[4*ox+c] = uint8((sums[4*ox+c] + n/2) / n)
-			}
-		}
+	boxShrink(plane{out.Pix, out.Stride, 4 * w, h}, full, k, 4)
+	if _, ok := img.(*image.NRGBA); ok {
+		return &image.NRGBA{Pix: out.Pix, Stride: out.Stride, Rect: out.Rect}
 	}
 	return out
 }

@@ -177,6 +177,7 @@ type faults struct {
 	remaining int // <0: until cleared
 	delay     time.Duration
 	body      BodyFault
+	etag      string // sent instead of the real ETag, when not empty
 }
 
 // A Server is a running Exchange simulator. Its methods are safe for

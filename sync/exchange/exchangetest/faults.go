@@ -3,6 +3,8 @@ package exchangetest
 import (
 	"net/http"
 	"strconv"
+
+	"photosync/sync/photo/phototest"
 )
 
 // BodyFault breaks the body of GetUserPhoto's 200 answers, the way real
@@ -23,6 +25,22 @@ const (
 	// BodyNotImage answers 200 labelled image/jpeg with bytes that are not
 	// an image.
 	BodyNotImage
+	// BodyPNGBomb answers with a real 8000×8000 PNG, about 250 KB on the
+	// wire and 256 MB of pixels.
+	BodyPNGBomb
+	// BodyJPEGBomb answers with a real 8000×8000 JPEG of about 500 KB.
+	BodyJPEGBomb
+	// BodyGiantPNG answers with a PNG of under 100 bytes whose header
+	// claims 100000×100000.
+	BodyGiantPNG
+	// BodyJPEGThenHTML answers with JPEG magic bytes followed by an HTML
+	// page, labelled image/jpeg.
+	BodyJPEGThenHTML
+	// BodyPhotoThenHTML answers with the real photo with an HTML page
+	// appended, labelled image/jpeg.
+	BodyPhotoThenHTML
+	// BodyLarge answers with a real 1296×1296 JPEG: larger than any size.
+	BodyLarge
 )
 
 // SetPhotoBodyFault breaks every GetUserPhoto 200 answer with f until
@@ -57,6 +75,41 @@ func writeBodyFault(w http.ResponseWriter, f BodyFault, body []byte) (abort bool
 		h.Set("Content-Type", "image/jpeg")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(notAnImage))
+	default:
+		h.Set("Content-Type", "image/jpeg")
+		if f == BodyPNGBomb || f == BodyGiantPNG {
+			h.Set("Content-Type", "image/png")
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(hostileBody(f, body))
 	}
 	return false
+}
+
+// hostileBody is what a hostile master sends instead of body.
+func hostileBody(f BodyFault, body []byte) []byte {
+	switch f {
+	case BodyPNGBomb:
+		return phototest.PNGBomb(8000, 8000)
+	case BodyJPEGBomb:
+		return phototest.JPEGBomb(8000, 8000)
+	case BodyGiantPNG:
+		return phototest.GiantPNG(100000, 100000)
+	case BodyJPEGThenHTML:
+		return append([]byte("\xff\xd8\xff\xe0"), phototest.HTML...)
+	case BodyPhotoThenHTML:
+		return append(append([]byte{}, body...), phototest.HTML...)
+	case BodyLarge:
+		return phototest.JPEG(1296, 1296)
+	}
+	return body
+}
+
+// SetPhotoETag makes GetUserPhoto send v, as it is, as the ETag header of
+// every photo (and answer 304 when If-None-Match holds it, byte for byte,
+// or by the simulator's usual list matching); "" restores the real ETags.
+func (s *Server) SetPhotoETag(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.etag = v
 }

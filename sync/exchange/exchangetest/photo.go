@@ -273,10 +273,15 @@ func (s *Server) servePhoto(w http.ResponseWriter, r *http.Request, entry *Reque
 		return
 	}
 	etag := etagFor(*k)
+	s.mu.Lock()
+	if s.faults.etag != "" {
+		etag = s.faults.etag
+	}
+	s.mu.Unlock()
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == etag || etagMatches(inm, etag)) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -101,6 +101,7 @@ type Server struct {
 	apps     map[string]App
 	users    map[string]*user
 	throttle time.Duration // > 0: photos answer 429 with this Retry-After
+	hostile  []byte        // when set: every photo's body, as a hostile tenant sends it
 	rendered map[string][]byte
 
 	tokenReqs, photoReqs, tokensIssued atomic.Int64
@@ -183,6 +184,15 @@ func (s *Server) SetPhoto(id string, px int) {
 	defer s.mu.Unlock()
 	u := s.userLocked(id)
 	u.uploaded, u.version = px, u.version+1
+}
+
+// SetPhotoBody makes every photo answer carry b instead of the real
+// bytes, labelled image/jpeg (a pixel bomb, a page behind JPEG magic);
+// nil restores the real photos.
+func (s *Server) SetPhotoBody(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hostile = b
 }
 
 // AddUser adds user id without a photo.
@@ -329,6 +339,9 @@ func (s *Server) servePhoto(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	_, known := s.users[strings.ToLower(r.PathValue("id"))]
 	body, etag, ok := s.photoLocked(r.PathValue("id"), size)
+	if ok && s.hostile != nil {
+		body, etag = s.hostile, `"hostile"`
+	}
 	s.mu.Unlock()
 	switch {
 	case !known:
