@@ -28,13 +28,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "photosync serve: --config FILE is required")
 		return errUsage
 	}
+	if *check {
+		if _, err := checkConfig(*path, stderr, "photosync serve"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", *path)
+		return nil
+	}
 	cfg, err := configs.Load(*path)
 	if err != nil {
 		return err
-	}
-	if *check {
-		fmt.Fprintf(stdout, "%s: ok\n", *path)
-		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
 	setMemoryLimit(cfg.Store, log)
