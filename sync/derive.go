@@ -70,7 +70,7 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			e.stats.PullErrors.Add(1)
 			e.log.Warn("deriving a size failed", "owner", key.Owner, "size", key.Size, "err", err)
 			now := e.opts.Now()
-			next.Error, next.ErrorAt, next.Timer = err.Error(), now, e.timer(store.TimerError, now)
+			next.Error, next.ErrorAt, next.Timer = err.Error(), now, e.timer(store.TimerError, now, err)
 			break
 		}
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: ct, Sum: store.Checksum(body),

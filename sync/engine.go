@@ -545,23 +545,23 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 		}
 		next.Error = pullErr.Error()
 		next.ErrorAt = now
-		next.Timer = e.timer(store.TimerError, now)
+		next.Timer = e.timer(store.TimerError, now, pullErr)
 		e.log.Warn("pull failed", "owner", key.Owner, "size", key.Size, "err", pullErr,
-			"retry_after", e.opts.ErrorExpiration, "elapsed", time.Since(started))
+			"retry_after", next.Timer.Until.Sub(now), "elapsed", time.Since(started))
 	case res.Status == photo.StatusNotModified:
 		e.stats.NotModified.Add(1)
 		next.PulledAt, next.Error, next.ErrorAt = now, "", time.Time{}
-		next.Timer = e.timer(store.TimerSuccess, now)
+		next.Timer = e.timer(store.TimerSuccess, now, nil)
 		e.log.Info("photo not modified", "owner", key.Owner, "size", key.Size, "elapsed", time.Since(started))
 	case res.Status == photo.StatusNoPhoto || res.Status == photo.StatusDeleted:
 		// No photo, or deleted on purpose: drop what we had, so no older
 		// copy is ever served again.
-		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now, nil)}
 		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "dropped", prev.State == store.StatePhoto, "elapsed", time.Since(started))
 	default:
 		body := res.Result.Body
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: res.Result.ContentType,
-			Sum: store.Checksum(body), ETag: res.Result.ETag, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+			Sum: store.Checksum(body), ETag: res.Result.ETag, PulledAt: now, Timer: e.timer(store.TimerSuccess, now, nil)}
 		e.log.Info("photo pulled", "owner", key.Owner, "size", key.Size, "bytes", len(body),
 			"type", res.Result.ContentType, "elapsed", time.Since(started))
 	}
@@ -578,14 +578,31 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status}
 }
 
+// Retryer is implemented by a source's error that says when asking again
+// may succeed: a call refused because the source backs off a host
+// (sync/backoff's *Error) ends there, and so does the error timer it starts.
+type Retryer interface {
+	RetryAt() time.Time
+}
+
 // timer is the one place a pull's timer is made: UserPhotoExpiration after
-// a good pull, UserPhotoErrorExpiration after a failed one.
-func (e *Engine) timer(kind store.TimerKind, now time.Time) store.Timer {
+// a good pull, UserPhotoErrorExpiration after a failed one (err), or less
+// when err says the source may be asked sooner (a Retryer): one mailbox's
+// 503 Retry-After: 120 then costs the people whose pulls the back-off
+// refused two minutes of placeholders, not an hour.
+func (e *Engine) timer(kind store.TimerKind, now time.Time, err error) store.Timer {
 	d := e.opts.Expiration
 	if kind == store.TimerError {
 		d = e.opts.ErrorExpiration
 	}
-	return store.Timer{Kind: kind, Until: now.Add(d)}
+	until := now.Add(d)
+	var r Retryer
+	if kind == store.TimerError && errors.As(err, &r) {
+		if at := r.RetryAt(); at.Before(until) {
+			until = at
+		}
+	}
+	return store.Timer{Kind: kind, Until: until}
 }
 
 // put stores a pull's outcome. The pull's own deadline may be what ended
