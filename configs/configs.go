@@ -204,6 +204,9 @@ type Identity struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error. Default: info
 	Format string `yaml:"format"` // text or json. Default: text
+	// Access logs one line per request at info: status, bytes,
+	// Cache-Status, elapsed, request id, route. Default: false (debug only)
+	Access bool `yaml:"access"`
 }
 
 // Admin configures the operators' HTTP API (inspect, forget, refresh, warm,

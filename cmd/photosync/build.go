@@ -14,6 +14,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"photosync/admin"
 	"photosync/autodiscover"
 	"photosync/configs"
@@ -60,6 +62,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 	if err != nil {
 		return nil, err
 	}
+	ready = readyLogged(ready, log.With("component", "store"))
 	st := store.Store(backing)
 	if cfg.Store.MemoryLimit > 0 {
 		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
@@ -72,6 +75,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 		People:         people,
 		Ready:          ready,
 		Upstream:       cfg.UpstreamURL,
+		AccessLog:      cfg.Log.Access,
 		Logger:         log.With("component", "http"),
 	}
 
@@ -190,6 +194,8 @@ func (s *secrets) loadGraph(c configs.Graph) error {
 // answers, for /readyz.
 func openStore(ctx context.Context, c configs.Store, log *slog.Logger) (store.Store, psync.Locker, func(context.Context) error, error) {
 	if c.RedisURL != "" {
+		// go-redis logs through one logger of its own for the process.
+		redis.SetLogger(redisLog{log.With("component", "redis")})
 		r, err := store.NewRedis(c.RedisURL, store.RedisOptions{Prefix: c.RedisPrefix})
 		if err != nil {
 			return nil, nil, nil, err

@@ -61,16 +61,6 @@ func setMemoryLimit(c configs.Store, log *slog.Logger) {
 	log.Debug("go memory limit set", "bytes", limit)
 }
 
-func newLogger(c configs.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by configs
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // serve runs photosync on ln until ctx ends, then shuts down gracefully.
 // people, when set, get a directory page at /.
 func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.Logger, people []web.Person) error {
