@@ -68,6 +68,7 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			// The master copy is a good image by its signature but does not
 			// decode: treat it as a failed pull of this size.
 			e.stats.PullErrors.Add(1)
+			e.stats.sourceError("scale")
 			e.log.Warn("deriving a size failed", "owner", key.Owner, "size", key.Size, "err", err)
 			now := e.opts.Now()
 			next.Error, next.ErrorAt, next.Timer = err.Error(), now, e.timer(store.TimerError, now, err)

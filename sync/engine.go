@@ -22,6 +22,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -191,6 +192,31 @@ type Stats struct {
 	PeerWaits atomic.Int64
 	// Derived counts sizes scaled here from the master copy.
 	Derived atomic.Int64
+	// InFlight is the number of pulls asking the sources now; StoreDown
+	// says the last store access failed.
+	InFlight  atomic.Int64
+	StoreDown atomic.Bool
+
+	sourceErrors sync.Map // source name → *atomic.Int64, failed pulls by the source that failed
+}
+
+// SourceErrors calls f with each source's count of failed pulls, the
+// sources the engine was made with first (so each has a count, zero or
+// not); a derived size that failed to scale counts under "scale".
+func (s *Stats) SourceErrors(f func(source string, n int64)) {
+	s.sourceErrors.Range(func(k, v any) bool {
+		f(k.(string), v.(*atomic.Int64).Load())
+		return true
+	})
+}
+
+// sourceError counts a failed pull against source.
+func (s *Stats) sourceError(source string) {
+	n, ok := s.sourceErrors.Load(source)
+	if !ok {
+		n, _ = s.sourceErrors.LoadOrStore(source, new(atomic.Int64))
+	}
+	n.(*atomic.Int64).Add(1)
 }
 
 // Engine decides hit, pull, stale or error for each photo request. It is
@@ -203,7 +229,6 @@ type Engine struct {
 	stats   Stats
 
 	background sync.WaitGroup // pulls that may outlive their request
-	storeDown  atomic.Bool    // last store access failed: logged once per outage
 }
 
 // New returns an Engine.
@@ -231,7 +256,11 @@ func New(opts Options) (*Engine, error) {
 	}
 	// Scaling is CPU work holding a few MiB of pixels each: more at once
 	// than there are CPUs finishes no sooner and only piles up memory.
-	return &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
+	e := &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	for _, src := range opts.Sources {
+		e.stats.sourceErrors.LoadOrStore(src.Name(), new(atomic.Int64))
+	}
+	return e, nil
 }
 
 // Stats returns the engine's counters.
@@ -384,13 +413,13 @@ func (e *Engine) load(ctx context.Context, key store.Key) (store.Record, bool) {
 
 func (e *Engine) storeFailed(err error) {
 	e.stats.StoreErrors.Add(1)
-	if !e.storeDown.Swap(true) {
+	if !e.stats.StoreDown.Swap(true) {
 		e.log.Error("store unreachable: serving from memory and the master, timers kept locally", "err", err)
 	}
 }
 
 func (e *Engine) storeUp() {
-	if e.storeDown.Swap(false) {
+	if e.stats.StoreDown.Swap(false) {
 		e.log.Info("store reachable again")
 	}
 }
@@ -534,12 +563,20 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
 		etag = prev.ETag
 	}
-	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, nil)
+	failed := "" // the source whose answer ended the walk in an error
+	e.stats.InFlight.Add(1)
+	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, func(a photo.Answer) {
+		if a.Err != nil {
+			failed = a.Source
+		}
+	})
+	e.stats.InFlight.Add(-1)
 	now := e.opts.Now()
 	next := prev
 	switch {
 	case pullErr != nil:
 		e.stats.PullErrors.Add(1)
+		e.stats.sourceError(cmp.Or(failed, "unknown"))
 		if !found {
 			next = store.Record{State: store.StateUnknown}
 		}

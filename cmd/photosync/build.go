@@ -64,8 +64,12 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 	}
 	ready = readyLogged(ready, log.With("component", "store"))
 	st := store.Store(backing)
+	metrics := admin.NewMetrics()
+	metrics.ExportBuild(buildLabels())
 	if cfg.Store.MemoryLimit > 0 {
-		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+		hot := store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+		metrics.ExportMemory(hot.Bytes, hot.Len)
+		st = hot
 	}
 	eopts := engineOptions(cfg, log)
 	eopts.Store, eopts.Locker = st, locker
@@ -79,7 +83,6 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 		Logger:         log.With("component", "http"),
 	}
 
-	metrics := admin.NewMetrics()
 	if cfg.Photos.ImportEnabled {
 		var x *exchangeParts
 		if cfg.UsesExchange() {
@@ -106,6 +109,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 		return nil, err
 	}
 	metrics.Export(engine.Stats())
+	metrics.ExportBackoff(func() map[string]int { return backedOff(eopts.Sources) })
 	h := web.New(engine, wopts)
 	return &app{handler: metrics.Wrap(h, h.Route), store: backing, engine: engine, metrics: metrics, ready: ready, sources: eopts.Sources}, nil
 }
@@ -328,6 +332,18 @@ func buildSources(cfg configs.Config, sec *secrets, x *exchangeParts, log *slog.
 		}
 	}
 	return out, nil
+}
+
+// backedOff counts, for each source that has a back-off circuit (the
+// Exchange and Graph sources), the hosts it stops calling now.
+func backedOff(sources []photo.Source) map[string]int {
+	n := map[string]int{}
+	for _, s := range sources {
+		if b, ok := s.(interface{ BackedOff() int }); ok {
+			n[s.Name()] = b.BackedOff()
+		}
+	}
+	return n
 }
 
 // closeSources closes the sources that hold connections.
