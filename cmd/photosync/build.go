@@ -45,39 +45,80 @@ type app struct {
 
 // Close lets background pulls end (for at most 10s), then closes the store.
 func (a *app) Close() error {
+	a.release()
+	return a.store.Close()
+}
+
+// release lets background pulls end (for at most 10s), then closes the
+// sources, leaving the store open: what a reload does to the app it
+// replaces.
+func (a *app) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = a.engine.Wait(ctx)
 	closeSources(a.sources)
-	return a.store.Close()
 }
 
-// build wires every package from cfg. people, when set, get a people page.
-func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []web.Person) (*app, error) {
-	sec, err := loadSecrets(cfg)
-	if err != nil {
-		return nil, err
-	}
+// storage is the store an app runs on, opened once per process: a reload
+// builds a new app on the same storage.
+type storage struct {
+	backing store.Store // closed last
+	store   store.Store // backing, or the hot layer in front of it
+	hot     *store.Hot  // nil without store.memory_limit
+	locker  psync.Locker
+	ready   func(context.Context) error
+}
+
+// openStorage opens the store of cfg, with its hot layer.
+func openStorage(ctx context.Context, cfg configs.Config, log *slog.Logger) (*storage, error) {
 	backing, locker, ready, err := openStore(ctx, cfg.Store, log)
 	if err != nil {
 		return nil, err
 	}
-	ready = readyLogged(ready, log.With("component", "store"))
-	st := store.Store(backing)
+	s := &storage{backing: backing, store: backing, locker: locker, ready: readyLogged(ready, log.With("component", "store"))}
+	if cfg.Store.MemoryLimit > 0 {
+		s.hot = store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
+		s.store = s.hot
+	}
+	return s, nil
+}
+
+// build wires every package from cfg. people, when set, get a people page.
+func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []web.Person) (*app, error) {
+	if _, err := loadSecrets(cfg); err != nil { // before the store is opened
+		return nil, err
+	}
+	s, err := openStorage(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a, err := buildOn(ctx, cfg, s, log, people)
+	if err != nil {
+		s.backing.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// buildOn wires everything but the store from cfg, on s: the sources, the
+// engine, the web face and the metrics. It leaves s open when it fails.
+func buildOn(ctx context.Context, cfg configs.Config, s *storage, log *slog.Logger, people []web.Person) (*app, error) {
+	sec, err := loadSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
 	metrics := admin.NewMetrics()
 	metrics.ExportBuild(buildLabels())
-	if cfg.Store.MemoryLimit > 0 {
-		hot := store.NewHot(backing, int64(cfg.Store.MemoryLimit), store.HotOptions{})
-		metrics.ExportMemory(hot.Bytes, hot.Len)
-		st = hot
+	if s.hot != nil {
+		metrics.ExportMemory(s.hot.Bytes, s.hot.Len)
 	}
 	eopts := engineOptions(cfg, log)
-	eopts.Store, eopts.Locker = st, locker
+	eopts.Store, eopts.Locker = s.store, s.locker
 	wopts := web.Options{
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
-		Ready:          ready,
+		Ready:          s.ready,
 		Upstream:       cfg.UpstreamURL,
 		AccessLog:      cfg.Log.Access,
 		Logger:         log.With("component", "http"),
@@ -87,7 +128,6 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 		var x *exchangeParts
 		if cfg.UsesExchange() {
 			if x, err = newExchange(cfg, sec, log, metrics.Transport); err != nil {
-				backing.Close()
 				return nil, err
 			}
 			checkExchange(ctx, x.client, x.metadataURL, log)
@@ -97,7 +137,6 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 			wopts.Metadata = x.issuer.MetadataHandler()
 		}
 		if eopts.Sources, err = buildSources(cfg, sec, x, log); err != nil {
-			backing.Close()
 			return nil, err
 		}
 	}
@@ -105,13 +144,12 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 	engine, err := psync.New(eopts)
 	if err != nil {
 		closeSources(eopts.Sources)
-		backing.Close()
 		return nil, err
 	}
 	metrics.Export(engine.Stats())
 	metrics.ExportBackoff(func() map[string]int { return backedOff(eopts.Sources) })
 	h := web.New(engine, wopts)
-	return &app{handler: metrics.Wrap(h, h.Route), store: backing, engine: engine, metrics: metrics, ready: ready, sources: eopts.Sources}, nil
+	return &app{handler: metrics.Wrap(h, h.Route), store: s.backing, engine: engine, metrics: metrics, ready: s.ready, sources: eopts.Sources}, nil
 }
 
 // engineOptions is the engine's part of cfg, without the store and sources.
