@@ -297,7 +297,7 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := h.opts.Ready(ctx); err != nil {
-			h.log.Warn("not ready", "err", err)
+			h.log.Debug("not ready", "err", err) // Ready logs each change
 			fail(w, http.StatusServiceUnavailable, "store unavailable")
 			return
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ import (
 type Metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 	master   *prometheus.HistogramVec
 }
 
@@ -31,13 +33,18 @@ func NewMetrics() *Metrics {
 			Name: "photosync_http_requests_total",
 			Help: "Requests to the photo listener, by route and status.",
 		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "photosync_http_request_duration_seconds",
+			Help:    "Time to answer each request to the photo listener, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
 		master: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "photosync_master_request_duration_seconds",
 			Help:    "Time to the response headers of each GetUserPhoto call to Exchange, by status.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"code"}),
 	}
-	m.reg.MustRegister(m.requests, m.master, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.requests, m.duration, m.master, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -52,7 +59,6 @@ func (m *Metrics) Export(st *psync.Stats) {
 		{"photosync_photo_stale_total", "Photos served from the store after their timer ran out.", st.Stale.Load},
 		{"photosync_coalesced_waits_total", "Requests answered by another request's pull.", st.Coalesced.Load},
 		{"photosync_pulls_total", "Pulls that asked the master.", st.Pulls.Load},
-		{"photosync_pull_errors_total", "Pulls that failed.", st.PullErrors.Load},
 		{"photosync_pulls_not_modified_total", "Pulls the master answered 304.", st.NotModified.Load},
 		{"photosync_store_errors_total", "Store reads and writes that failed.", st.StoreErrors.Load},
 		{"photosync_cold_deadline_total", "Requests for a photo not held answered before its pull ended (placeholder or 404).", st.ColdTimeouts.Load},
@@ -63,6 +69,84 @@ func (m *Metrics) Export(st *psync.Stats) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.read()) }))
 	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "photosync_pulls_in_flight",
+			Help: "Pulls asking the sources now."}, func() float64 { return float64(st.InFlight.Load()) }),
+		&sourceErrors{st: st, desc: prometheus.NewDesc("photosync_pull_errors_total",
+			"Pulls that failed, by the source whose answer failed (scale: a derived size that did not scale).", []string{"source"}, nil)},
+	)
+}
+
+// ExportStoreUp adds photosync_store_up: 1 while ready (the readiness
+// check /readyz runs: the store answers and takes writes) says so at
+// scrape time, 0 otherwise. Call it once.
+func (m *Metrics) ExportStoreUp(ready func(context.Context) error) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "photosync_store_up",
+		Help: "1 while the store answers and takes writes (the /readyz check, run when scraped), 0 otherwise."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	}))
+}
+
+// sourceErrors serves the engine's failed pulls by source, read when
+// scraped.
+type sourceErrors struct {
+	st   *psync.Stats
+	desc *prometheus.Desc
+}
+
+func (c *sourceErrors) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *sourceErrors) Collect(ch chan<- prometheus.Metric) {
+	c.st.SourceErrors(func(source string, n int64) {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), source)
+	})
+}
+
+// ExportBuild adds photosync_build_info{version,revision,goversion}, always
+// 1, so dashboards can show and join on what runs. Call it once.
+func (m *Metrics) ExportBuild(version, revision, goVersion string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "photosync_build_info",
+		Help:        "Always 1; the labels say which photosync build runs.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion}})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}
+
+// ExportBackoff adds photosync_hosts_backed_off{source}: how many hosts
+// each source stops calling now (backedOff returns the count by source
+// name), read when scraped. Call it once.
+func (m *Metrics) ExportBackoff(backedOff func() map[string]int) {
+	m.reg.MustRegister(&gaugeBySource{read: backedOff, desc: prometheus.NewDesc("photosync_hosts_backed_off",
+		"Hosts a source stops calling now because they asked it to back off or could not be reached.", []string{"source"}, nil)})
+}
+
+type gaugeBySource struct {
+	read func() map[string]int
+	desc *prometheus.Desc
+}
+
+func (c *gaugeBySource) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *gaugeBySource) Collect(ch chan<- prometheus.Metric) {
+	for source, n := range c.read() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), source)
+	}
+}
+
+// ExportMemory adds photosync_memory_bytes and photosync_memory_entries,
+// the hot layer's size (store.Hot's Bytes and Len), read when scraped.
+// Call it once.
+func (m *Metrics) ExportMemory(bytes func() int64, entries func() int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "photosync_memory_bytes",
+			Help: "Bytes of photos held in the in-memory layer (bounded by store.memory_limit)."}, func() float64 { return float64(bytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "photosync_memory_entries",
+			Help: "Records held in the in-memory layer."}, func() float64 { return float64(entries()) }))
 }
 
 // ExportCache adds photosync_NAME_cache_hits_total and _misses_total, read
@@ -82,7 +166,7 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Wrap counts each request h answers by route and status. route names the
+// Wrap counts and times each request h answers by route and status. route names the
 // route a request takes (the web face's Handler.Route): a fixed set of
 // names, never the path, so that no owner's address becomes a label.
 func (m *Metrics) Wrap(h http.Handler, route func(*http.Request) string) http.Handler {
@@ -92,9 +176,11 @@ func (m *Metrics) Wrap(h http.Handler, route func(*http.Request) string) http.Ha
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Named before serving: the handler may change the request.
 		name := route(r)
+		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		m.requests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
+		m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -1,9 +1,12 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -14,6 +17,13 @@ func TestMetricsNames(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.metrics.ExportCache("autodiscover", "Autodiscover lookups", func() (int64, int64) { return 3, 1 })
 	e.metrics.ExportCache("token", "S2S tokens", func() (int64, int64) { return 5, 2 })
+	storeUp := true
+	e.metrics.ExportStoreUp(func(context.Context) error {
+		if storeUp {
+			return nil
+		}
+		return errors.New("redis away")
+	})
 	if _, err := e.engine.Photo(context.Background(), "adele.vance@contoso.com", "HR96x96", "adele.vance@contoso.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +44,10 @@ func TestMetricsNames(t *testing.T) {
 		"photosync_photo_misses_total 1",
 		"photosync_photo_stale_total 0",
 		"photosync_pulls_total 1",
-		"photosync_pull_errors_total 0",
+		`photosync_pull_errors_total{source="exchange"} 0`,
+		"photosync_pulls_in_flight 0",
+		"photosync_store_up 1",
+		`photosync_http_request_duration_seconds_count{route="photo"} 1`,
 		"photosync_pulls_not_modified_total 0",
 		"photosync_coalesced_waits_total 0",
 		"photosync_store_errors_total 0",
@@ -53,6 +66,10 @@ func TestMetricsNames(t *testing.T) {
 		if !strings.Contains(page, "\n"+want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	storeUp = false
+	if _, body := e.do(t, "GET", "/metrics", "", ""); !strings.Contains(string(body), "\nphotosync_store_up 0") {
+		t.Error("photosync_store_up is not 0 while the readiness check fails")
 	}
 }
 
@@ -105,3 +122,57 @@ func TestWrapLabelsByRoute(t *testing.T) {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestMetricsGauges: build info, back-off per source, the memory layer and
+// failed pulls by source.
+func TestMetricsGauges(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.metrics.ExportBuild("v1.2.3", "abc123", "go1.26.0")
+	e.metrics.ExportBackoff(func() map[string]int { return map[string]int{"exchange": 2, "graph": 0} })
+	e.metrics.ExportMemory(func() int64 { return 4096 }, func() int { return 3 })
+	if _, err := e.engine.Photo(context.Background(), broken, "HR96x96", broken); err == nil {
+		t.Fatal("the broken mailbox served a photo")
+	}
+	_, body := e.do(t, "GET", "/metrics", "", "")
+	for _, want := range []string{
+		`photosync_build_info{goversion="go1.26.0",revision="abc123",version="v1.2.3"} 1`,
+		`photosync_hosts_backed_off{source="exchange"} 2`,
+		`photosync_hosts_backed_off{source="graph"} 0`,
+		"photosync_memory_bytes 4096",
+		"photosync_memory_entries 3",
+		`photosync_pull_errors_total{source="exchange"} 1`,
+	} {
+		if !strings.Contains(string(body), "\n"+want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestMetricsPassPromtoolLint pipes /metrics, every metric exported, into
+// `promtool check metrics` when promtool is installed (.ci/test installs
+// it): names, units, help texts and label use stay lint-clean.
+func TestMetricsPassPromtoolLint(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian: apt-get install prometheus)")
+	}
+	e := newEnv(t, envOptions{})
+	e.metrics.ExportCache("autodiscover", "Autodiscover lookups", func() (int64, int64) { return 3, 1 })
+	e.metrics.ExportBuild("dev", "", "go1.26.0")
+	e.metrics.ExportBackoff(func() map[string]int { return map[string]int{"exchange": 0} })
+	e.metrics.ExportMemory(func() int64 { return 0 }, func() int { return 0 })
+	photos := e.metrics.Wrap(http.NotFoundHandler(), func(*http.Request) string { return "photo" })
+	photos.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/photos/x", nil))
+	tr := e.metrics.Transport(roundTrip(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}))
+	if _, err := tr.RoundTrip(httptest.NewRequest("GET", "https://mail.contoso.com/ews", nil)); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.do(t, "GET", "/metrics", "", "")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -73,8 +74,8 @@ type Config struct {
 // Photos holds the photo-sync policy.
 type Photos struct {
 	ImportEnabled   bool     `yaml:"import_enabled"`   // SharePoint UserPhotoImportEnabled. Default: true
-	Expiration      Duration `yaml:"expiration"`       // UserPhotoExpiration. Default: 6h
-	ErrorExpiration Duration `yaml:"error_expiration"` // UserPhotoErrorExpiration. Default: 1h
+	Expiration      Hours    `yaml:"expiration"`       // UserPhotoExpiration; a bare number is hours. Default: 6h
+	ErrorExpiration Hours    `yaml:"error_expiration"` // UserPhotoErrorExpiration; a bare number is hours. Default: 1h
 	Trigger         string   `yaml:"trigger"`          // self or any. Default: self
 	MaxBytes        ByteSize `yaml:"max_bytes"`        // largest photo accepted from the master. Default: 4MiB
 	PullTimeout     Duration `yaml:"pull_timeout"`     // whole pull (autodiscover, token, fetch). Default: 30s
@@ -230,6 +231,9 @@ type Identity struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error. Default: info
 	Format string `yaml:"format"` // text or json. Default: text
+	// Access logs one line per request at info: status, bytes,
+	// Cache-Status, elapsed, request id, route. Default: false (debug only)
+	Access bool `yaml:"access"`
 }
 
 // Admin configures the operators' HTTP API (inspect, forget, refresh, warm,
@@ -256,8 +260,8 @@ func Default() Config {
 		Listen: "127.0.0.1:8080",
 		Photos: Photos{
 			ImportEnabled:   true,
-			Expiration:      Duration(psync.DefaultExpiration),
-			ErrorExpiration: Duration(psync.DefaultErrorExpiration),
+			Expiration:      Hours(psync.DefaultExpiration),
+			ErrorExpiration: Hours(psync.DefaultErrorExpiration),
 			Trigger:         TriggerSelf,
 			MaxBytes:        photo.DefaultMaxBytes,
 			PullTimeout:     Duration(psync.DefaultPullTimeout),
@@ -320,6 +324,9 @@ func Parse(b []byte) (Config, error) {
 	doc := root.Content[0]
 	if err := checkKeys(doc, "", keysOf(c)); err != nil {
 		return Config{}, err
+	}
+	if errs := checkTypes(doc, reflect.TypeOf(c), ""); len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	if err := doc.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("%w", cleanDecodeError(err))
@@ -411,7 +418,7 @@ func (c *Config) validate(doc *yaml.Node) error {
 	if c.Photos.JPEGQuality < 1 || c.Photos.JPEGQuality > 100 {
 		bad("photos.jpeg_quality", "want 1 to 100, got %d", c.Photos.JPEGQuality)
 	}
-	if c.Photos.MaxStale < c.Photos.Expiration {
+	if c.Photos.MaxStale.D() < c.Photos.Expiration.D() {
 		bad("photos.max_stale", "must be at least photos.expiration (%v)", c.Photos.Expiration)
 	}
 

@@ -100,6 +100,86 @@ func TestDurations(t *testing.T) {
 	}
 }
 
+// TestBareNumbersAreHoursOnlyForTheSharePointTimers: photos.expiration and
+// photos.error_expiration read a bare number as hours, as SharePoint's
+// UserPhotoExpiration does; every other duration wants its unit, and a bare
+// number there names the key and the line.
+func TestBareNumbersAreHoursOnlyForTheSharePointTimers(t *testing.T) {
+	c, err := Parse([]byte(minimal + "photos:\n  expiration: 12\n  error_expiration: 0.5\n  max_stale: 168h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Photos.Expiration.D() != 12*time.Hour || c.Photos.ErrorExpiration.D() != 30*time.Minute {
+		t.Errorf("timers = %v, %v; want 12h, 30m", c.Photos.Expiration, c.Photos.ErrorExpiration)
+	}
+	tests := []struct{ doc, key, line string }{
+		{minimal + "exchange:\n  timeout: 15\n", "exchange.timeout", "line 3"}, // duplicate mapping: see below
+		{minimal + "photos:\n  cold_deadline: 2\n", "photos.cold_deadline", "line 9"},
+		{minimal + "photos:\n  pull_timeout: 30\n", "photos.pull_timeout", "line 9"},
+		{minimal + "photos:\n  max_stale: 168\n", "photos.max_stale", "line 9"},
+		{minimal + "  token_lifetime: 1\n", "s2s.token_lifetime", "line 8"},
+		{minimal + "  clock_skew: 5\n", "s2s.clock_skew", "line 8"},
+		{minimal + "sources: [graph]\ngraph:\n  timeout: 15\n", "graph.timeout", "line 10"},
+		{minimal + "directory:\n  timeout: 5\n", "directory.timeout", "line 9"},
+	}
+	tests[0].doc = strings.Replace(minimal, "8443\n", "8443\n  timeout: 15\n", 1)
+	tests[0].line = "line 4"
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("a bare number was accepted")
+			}
+			for _, w := range []string{tt.line, tt.key + ": want a duration with a unit"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	if c, err := Parse([]byte(minimal + "  clock_skew: 0\n")); err != nil || c.S2S.ClockSkew != 0 {
+		t.Errorf("clock_skew: 0 = %v, %v; want zero, accepted", c.S2S.ClockSkew, err)
+	}
+}
+
+// TestDecodeErrorsNameTheKey: a value of the wrong kind names its key and
+// line and what the key wants, never a Go type; every one is reported.
+func TestDecodeErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"list for a duration", minimal + "photos:\n  expiration: [1]\n", []string{"line 9", "photos.expiration: want a duration"}},
+		{"text for a number", strings.Replace(minimal, "8443\n", "8443\n  max_concurrency: lots\n", 1), []string{"line 4", "exchange.max_concurrency: want a whole number", `"lots"`}},
+		{"text for a bool", minimal + "photos:\n  derive_sizes: maybe\n", []string{"line 9", "photos.derive_sizes: want true or false"}},
+		{"mapping for text", "listen: [a]\n" + minimal, []string{"line 1", "listen: want text, got a list"}},
+		{"text for a list", minimal + "sources: exchange\n", []string{"line 8", "sources: want a list"}},
+		{"text for a section", "photos: 6h\n" + minimal, []string{"line 1", "photos: want a mapping"}},
+		{"bad size", minimal + "photos:\n  max_bytes: lots\n", []string{"line 9", "photos.max_bytes: want a size"}},
+		{"certificates item not a mapping", minimal + "  certificates: [a.crt]\n", []string{"s2s.certificates: entry 1: want a mapping"}},
+		{"all at once", minimal + "photos:\n  jpeg_quality: high\n  cold_deadline: 2\n", []string{"line 9", "photos.jpeg_quality", "line 10", "photos.cold_deadline"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, leak := range []string{"configs.", "!!", "[]", "unmarshal", "time.Duration"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("error %q names a Go or YAML type (%q)", err, leak)
+				}
+			}
+		})
+	}
+}
+
 func TestByteSizes(t *testing.T) {
 	tests := []struct {
 		in   string

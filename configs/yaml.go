@@ -14,9 +14,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Duration is a time.Duration read from YAML either as a Go duration string
-// ("90s", "2h30m") or as a bare number, which means hours, as SharePoint's
-// UserPhotoExpiration does.
+// Duration is a time.Duration read from YAML as a Go duration string
+// ("90s", "15m", "2h30m"). A bare number is refused: only the two
+// SharePoint timers (Hours) read one as hours, and "timeout: 15" meaning
+// fifteen hours is a mistake no one means. "0" is accepted: it is zero in
+// every unit.
 type Duration time.Duration
 
 // D returns d as a time.Duration.
@@ -28,7 +30,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration such as 6h or 90s", n.Line)
+		return fmt.Errorf("line %d: %s", n.Line, durationWant)
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
@@ -41,8 +43,56 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
-// ParseDuration reads "6h", "90s" or a bare number of hours ("6", "0.5").
+const (
+	durationWant = "want a duration with a unit, such as 90s, 15m or 6h"
+	hoursWant    = "want a duration such as 6h or 90m, or a number of hours"
+)
+
+// ParseDuration reads a Go duration with its unit: "6h", "90s", "2h30m".
 func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return 0, fmt.Errorf("%s: %q has none (only photos.expiration and photos.error_expiration read a bare number, as hours)", durationWant, s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s, got %q", durationWant, s)
+	}
+	return d, nil
+}
+
+// Hours is a Duration that also reads a bare number as hours ("6", "0.5"),
+// as SharePoint's UserPhotoExpiration and UserPhotoErrorExpiration are
+// written; photos.expiration and photos.error_expiration are Hours.
+type Hours time.Duration
+
+// D returns h as a time.Duration.
+func (h Hours) D() time.Duration { return time.Duration(h) }
+
+// String formats h like time.Duration.
+func (h Hours) String() string { return time.Duration(h).String() }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (h *Hours) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %s", n.Line, hoursWant)
+	}
+	v, err := ParseHours(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*h = Hours(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (h Hours) MarshalYAML() (any, error) { return h.String(), nil }
+
+// ParseHours reads "6h", "90s" or a bare number of hours ("6", "0.5").
+func ParseHours(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		h := f * float64(time.Hour)
@@ -53,7 +103,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("want a duration such as 6h, 90s or a number of hours, got %q", s)
+		return 0, fmt.Errorf("%s, got %q", hoursWant, s)
 	}
 	return d, nil
 }
@@ -231,4 +281,87 @@ func cleanDecodeError(err error) error {
 		errs = append(errs, errors.New(e))
 	}
 	return errors.Join(errs...)
+}
+
+// checkTypes decodes every value in the mapping n (at prefix) into its
+// field of t on its own, so that a value of the wrong kind is reported with
+// its key and line ("line 4: exchange.max_concurrency: want a whole number,
+// got "lots"") rather than as yaml's "cannot unmarshal !!str into int", and
+// every such problem at once. Keys checkKeys refused are skipped.
+func checkTypes(n *yaml.Node, t reflect.Type, prefix string) []error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok || v.ShortTag() == "!!null" {
+			continue
+		}
+		path := prefix + k.Value
+		switch {
+		case ft.Kind() == reflect.Struct && v.Kind == yaml.MappingNode:
+			errs = append(errs, checkTypes(v, ft, path+".")...)
+			continue
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && v.Kind == yaml.SequenceNode:
+			for j, item := range v.Content {
+				if item.Kind != yaml.MappingNode {
+					errs = append(errs, fmt.Errorf("line %d: %s: entry %d: want a mapping of keys, got %s", item.Line, path, j+1, kindOf(item)))
+					continue
+				}
+				errs = append(errs, checkTypes(item, ft.Elem(), path+".")...)
+			}
+			continue
+		}
+		if err := v.Decode(reflect.New(ft).Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", k.Line, path, wantOf(ft, v, err)))
+		}
+	}
+	return errs
+}
+
+var linePrefixRE = regexp.MustCompile(`^line \d+: `)
+
+// wantOf says what a key of type t wants, for a value v that did not decode
+// with err; it never names a Go type.
+func wantOf(t reflect.Type, v *yaml.Node, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) { // our own UnmarshalYAML said why
+		return linePrefixRE.ReplaceAllString(err.Error(), "")
+	}
+	got := kindOf(v)
+	switch t.Kind() {
+	case reflect.Bool:
+		return "want true or false, got " + got
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+		return "want a whole number, got " + got
+	case reflect.String:
+		return "want text, got " + got
+	case reflect.Slice:
+		return "want a list of text such as [a, b], got " + got
+	case reflect.Struct:
+		return "want a mapping of keys, got " + got
+	}
+	return "cannot read " + got
+}
+
+// kindOf describes a YAML value for an error message.
+func kindOf(v *yaml.Node) string {
+	switch v.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return strconv.Quote(v.Value)
 }

@@ -1,6 +1,9 @@
 package oauth
 
 import (
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -29,17 +32,35 @@ func LoadKeyPair(certFile, keyFile string) (*x509.Certificate, *rsa.PrivateKey, 
 	return loadKeyPair(certFile, keyFile, time.Now())
 }
 
+// A KeyPairError is LoadKeyPair's error: which file is at fault, the
+// certificate's or the key's, so a caller can name its own setting.
+type KeyPairError struct {
+	File string
+	Key  bool // the key file; false: the certificate file
+	Err  error
+}
+
+func (e *KeyPairError) Error() string {
+	what := "certificate"
+	if e.Key {
+		what = "key"
+	}
+	return fmt.Sprintf("oauth: loading %s %s: %v", what, e.File, e.Err)
+}
+
+func (e *KeyPairError) Unwrap() error { return e.Err }
+
 func loadKeyPair(certFile, keyFile string, now time.Time) (*x509.Certificate, *rsa.PrivateKey, error) {
 	cert, err := loadCertificate(certFile, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("oauth: loading certificate %s: %w", certFile, err)
+		return nil, nil, &KeyPairError{File: certFile, Err: err}
 	}
 	key, err := loadKey(keyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("oauth: loading key %s: %w", keyFile, err)
+		return nil, nil, &KeyPairError{File: keyFile, Key: true, Err: err}
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, fmt.Errorf("oauth: loading key %s: key does not match certificate %s", keyFile, certFile)
+		return nil, nil, &KeyPairError{File: keyFile, Key: true, Err: fmt.Errorf("key does not match certificate %s", certFile)}
 	}
 	return cert, key, nil
 }
@@ -88,6 +109,9 @@ func loadKey(file string) (*rsa.PrivateKey, error) {
 		}
 	}
 	if block == nil {
+		if b, _ := pem.Decode(data); b != nil && b.Type == "CERTIFICATE" {
+			return nil, errors.New("no PRIVATE KEY PEM block found: the file holds a certificate, not its key")
+		}
 		return nil, errors.New("no PRIVATE KEY PEM block found")
 	}
 	var key *rsa.PrivateKey
@@ -104,7 +128,7 @@ func loadKey(file string) (*rsa.PrivateKey, error) {
 		}
 		var ok bool
 		if key, ok = k.(*rsa.PrivateKey); !ok {
-			return nil, fmt.Errorf("key is %T, not RSA", k)
+			return nil, fmt.Errorf("key is %s, not RSA", keyKind(k))
 		}
 	case "ENCRYPTED PRIVATE KEY":
 		return nil, errors.New("encrypted keys are not supported; decrypt it first")
@@ -115,6 +139,19 @@ func loadKey(file string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("RSA key of %d bits is too short, want at least %d", n, minKeyBits)
 	}
 	return key, nil
+}
+
+// keyKind names a parsed private key's algorithm for an error message.
+func keyKind(k any) string {
+	switch k.(type) {
+	case *ecdsa.PrivateKey:
+		return "ECDSA"
+	case ed25519.PrivateKey:
+		return "Ed25519"
+	case *ecdh.PrivateKey:
+		return "X25519"
+	}
+	return "not a signing key"
 }
 
 // GenerateKeyPair returns a new self-signed certificate for commonName, valid

@@ -72,9 +72,10 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 			// an older one may not have, or the decode budget stayed taken
 			// for the whole pull: a failed pull of this size.
 			e.stats.PullErrors.Add(1)
+			e.stats.sourceError("scale")
 			e.log.Warn("deriving a size failed", "owner", key.Owner, "size", key.Size, "err", err)
 			now := e.opts.Now()
-			next.Error, next.ErrorAt, next.Timer = err.Error(), now, e.timer(store.TimerError, now)
+			next.Error, next.ErrorAt, next.Timer = err.Error(), now, e.timer(store.TimerError, now, err)
 			break
 		}
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: ct, Sum: store.Checksum(body),

@@ -22,6 +22,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -203,6 +204,29 @@ type Stats struct {
 	PeerWaits atomic.Int64
 	// Derived counts sizes scaled here from the master copy.
 	Derived atomic.Int64
+	// InFlight is the number of pulls asking the sources now.
+	InFlight atomic.Int64
+
+	sourceErrors sync.Map // source name → *atomic.Int64, failed pulls by the source that failed
+}
+
+// SourceErrors calls f with each source's count of failed pulls, the
+// sources the engine was made with first (so each has a count, zero or
+// not); a derived size that failed to scale counts under "scale".
+func (s *Stats) SourceErrors(f func(source string, n int64)) {
+	s.sourceErrors.Range(func(k, v any) bool {
+		f(k.(string), v.(*atomic.Int64).Load())
+		return true
+	})
+}
+
+// sourceError counts a failed pull against source.
+func (s *Stats) sourceError(source string) {
+	n, ok := s.sourceErrors.Load(source)
+	if !ok {
+		n, _ = s.sourceErrors.LoadOrStore(source, new(atomic.Int64))
+	}
+	n.(*atomic.Int64).Add(1)
 }
 
 // Engine decides hit, pull, stale or error for each photo request. It is
@@ -216,8 +240,8 @@ type Engine struct {
 	masters masterFlight   // one decode of a master copy for all sizes derived meanwhile
 	stats   Stats
 
+	writesDown atomic.Bool    // the last write failed: logged once per outage
 	background sync.WaitGroup // pulls that may outlive their request
-	storeDown  atomic.Bool    // the last write failed: logged once per outage
 }
 
 // New returns an Engine.
@@ -245,8 +269,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	// Scaling is CPU work holding a few MiB of pixels each: more at once
 	// than there are CPUs finishes no sooner and only piles up memory.
-	return &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		decoder: photo.NewDecoder(photo.Limits{MaxPixels: opts.MaxPixels, DecodeMemory: opts.DecodeMemory})}, nil
+	e := &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		decoder: photo.NewDecoder(photo.Limits{MaxPixels: opts.MaxPixels, DecodeMemory: opts.DecodeMemory})}
+	for _, src := range opts.Sources {
+		e.stats.sourceErrors.LoadOrStore(src.Name(), new(atomic.Int64))
+	}
+	return e, nil
 }
 
 // Stats returns the engine's counters.
@@ -402,13 +430,13 @@ func (e *Engine) load(ctx context.Context, key store.Key) (store.Record, bool) {
 // so unlike reads they say whether it takes them.
 func (e *Engine) writeFailed(err error) {
 	e.stats.StoreErrors.Add(1)
-	if !e.storeDown.Swap(true) {
+	if !e.writesDown.Swap(true) {
 		e.log.Error("store refuses writes: pulls are served but not kept, timers kept in memory", "err", err)
 	}
 }
 
 func (e *Engine) writeOK() {
-	if e.storeDown.Swap(false) {
+	if e.writesDown.Swap(false) {
 		e.log.Info("store takes writes again")
 	}
 }
@@ -569,40 +597,50 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if prev.State == store.StatePhoto && len(prev.Body) > 0 {
 		etag = prev.ETag
 	}
-	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, e.decoder, nil)
+	failed := "" // the source whose answer ended the walk in an error
+	e.stats.InFlight.Add(1)
+	res, pullErr := photo.Walk(ctx, e.opts.Sources, key.Owner, key.Size, prev.Source, etag, e.decoder, func(a photo.Answer) {
+		if a.Err != nil {
+			failed = a.Source
+		}
+	})
+	e.stats.InFlight.Add(-1)
 	if pullErr == nil && res.Status == photo.StatusPhoto {
 		// No size is larger than it says: a master copy over its box is
 		// scaled down before it is stored.
-		pullErr = e.fitToSize(ctx, &res, key.Size)
+		if pullErr = e.fitToSize(ctx, &res, key.Size); pullErr != nil {
+			failed = "scale"
+		}
 	}
 	now := e.opts.Now()
 	next := prev
 	switch {
 	case pullErr != nil:
 		e.stats.PullErrors.Add(1)
+		e.stats.sourceError(cmp.Or(failed, "unknown"))
 		if !found {
 			next = store.Record{State: store.StateUnknown}
 		}
 		next.Error = pullErr.Error()
 		next.ErrorAt = now
-		next.Timer = e.timer(store.TimerError, now)
+		next.Timer = e.timer(store.TimerError, now, pullErr)
 		e.log.Warn("pull failed", "owner", key.Owner, "size", key.Size, "err", pullErr,
-			"retry_after", e.opts.ErrorExpiration, "elapsed", time.Since(started))
+			"retry_after", next.Timer.Until.Sub(now), "elapsed", time.Since(started))
 	case res.Status == photo.StatusNotModified:
 		e.stats.NotModified.Add(1)
 		next.PulledAt, next.Error, next.ErrorAt = now, "", time.Time{}
-		next.Timer = e.timer(store.TimerSuccess, now)
+		next.Timer = e.timer(store.TimerSuccess, now, nil)
 		e.log.Info("photo not modified", "owner", key.Owner, "size", key.Size, "elapsed", time.Since(started))
 	case res.Status == photo.StatusNoPhoto || res.Status == photo.StatusDeleted:
 		// No photo, or deleted on purpose: drop what we had, so no older
 		// copy is ever served again.
-		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+		next = store.Record{State: store.StateNoPhoto, PulledAt: now, Timer: e.timer(store.TimerSuccess, now, nil)}
 		next.Name = prev.Name // kept below unless the walk names the owner
 		e.log.Info("owner has no photo", "owner", key.Owner, "size", key.Size, "dropped", prev.State == store.StatePhoto, "elapsed", time.Since(started))
 	default:
 		body := res.Result.Body
 		next = store.Record{State: store.StatePhoto, Body: body, ContentType: res.Result.ContentType,
-			Sum: store.Checksum(body), ETag: res.Result.ETag, PulledAt: now, Timer: e.timer(store.TimerSuccess, now)}
+			Sum: store.Checksum(body), ETag: res.Result.ETag, PulledAt: now, Timer: e.timer(store.TimerSuccess, now, nil)}
 		e.log.Info("photo pulled", "owner", key.Owner, "size", key.Size, "bytes", len(body),
 			"type", res.Result.ContentType, "elapsed", time.Since(started))
 	}
@@ -622,14 +660,31 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status, storeErr: storeErr}
 }
 
+// Retryer is implemented by a source's error that says when asking again
+// may succeed: a call refused because the source backs off a host
+// (sync/backoff's *Error) ends there, and so does the error timer it starts.
+type Retryer interface {
+	RetryAt() time.Time
+}
+
 // timer is the one place a pull's timer is made: UserPhotoExpiration after
-// a good pull, UserPhotoErrorExpiration after a failed one.
-func (e *Engine) timer(kind store.TimerKind, now time.Time) store.Timer {
+// a good pull, UserPhotoErrorExpiration after a failed one (err), or less
+// when err says the source may be asked sooner (a Retryer): one mailbox's
+// 503 Retry-After: 120 then costs the people whose pulls the back-off
+// refused two minutes of placeholders, not an hour.
+func (e *Engine) timer(kind store.TimerKind, now time.Time, err error) store.Timer {
 	d := e.opts.Expiration
 	if kind == store.TimerError {
 		d = e.opts.ErrorExpiration
 	}
-	return store.Timer{Kind: kind, Until: now.Add(d)}
+	until := now.Add(d)
+	var r Retryer
+	if kind == store.TimerError && errors.As(err, &r) {
+		if at := r.RetryAt(); at.Before(until) {
+			until = at
+		}
+	}
+	return store.Timer{Kind: kind, Until: until}
 }
 
 // put stores a pull's outcome. The pull's own deadline may be what ended

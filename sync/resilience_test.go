@@ -10,6 +10,7 @@ import (
 
 	"photosync/store"
 	psync "photosync/sync"
+	"photosync/sync/backoff"
 	"photosync/sync/exchange/exchangetest"
 )
 
@@ -131,6 +132,59 @@ func TestBackoffStopsCallsToTheMaster(t *testing.T) {
 	e.wait(t)
 	if n := e.photoCalls(); n != calls+1 {
 		t.Fatalf("master calls after the back-off = %d, want %d", n, calls+1)
+	}
+}
+
+// The back-off's refusal is what the engine's error timer reads.
+var _ psync.Retryer = (*backoff.Error)(nil)
+
+// TestBackoffRefusalEndsWithTheWindow: a pull the back-off refuses starts
+// an error timer that ends with the back-off window (the simulator's
+// Retry-After: 1), not the full error expiration, and the owner's next
+// request after the window pulls.
+func TestBackoffRefusalEndsWithTheWindow(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.ownPhoto(t, adele, "HR96x96")
+	e.ownPhoto(t, alex, "HR96x96")
+	e.clock.Advance(7 * time.Hour)
+
+	e.sim.FailPhotos(http.StatusServiceUnavailable, -1)
+	e.ownPhoto(t, adele, "HR96x96") // Exchange's 503 Retry-After: 1
+	e.wait(t)
+	refusedAt := e.clock.Now()
+	e.ownPhoto(t, alex, "HR96x96") // refused by the back-off, no call
+	e.wait(t)
+	calls := e.photoCalls()
+
+	tests := []struct {
+		owner     string
+		wantUntil time.Time
+	}{
+		{adele, refusedAt.Add(time.Hour)},  // Exchange answered 503: the error timer
+		{alex, refusedAt.Add(time.Second)}, // never asked: the back-off's end
+	}
+	for _, tt := range tests {
+		rec, err := e.store.Get(ctx(t), store.Key{Owner: tt.owner, Size: "HR96x96"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Timer.Kind != store.TimerError || rec.Timer.Until.After(tt.wantUntil) || rec.Timer.Until.Before(tt.wantUntil.Add(-time.Second)) {
+			t.Errorf("%s: timer %v until %s, want the error timer until %s", tt.owner, rec.Timer.Kind,
+				rec.Timer.Until.Format(time.RFC3339), tt.wantUntil.Format(time.RFC3339))
+		}
+	}
+
+	e.sim.ClearFaults()
+	e.clock.Advance(2 * time.Second)
+	e.ownPhoto(t, alex, "HR96x96") // served stale while it refreshes
+	e.wait(t)
+	rec, _ := e.store.Get(ctx(t), store.Key{Owner: alex, Size: "HR96x96"})
+	if n := e.photoCalls(); n != calls+1 || rec.Timer.Kind != store.TimerSuccess {
+		t.Fatalf("alex after the window: %d new master calls, timer %v; want one good pull", n-calls, rec.Timer.Kind)
+	}
+	resp, _ := e.ownPhoto(t, adele, "HR96x96")
+	if n := e.photoCalls(); n != calls+1 || !strings.HasSuffix(resp.Header.Get("Cache-Status"), "detail=error") {
+		t.Errorf("adele inside her error timer: %d new master calls, %q; want none", n-calls-1, resp.Header.Get("Cache-Status"))
 	}
 }
 

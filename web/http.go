@@ -81,8 +81,12 @@ type Options struct {
 	// routes is passed to it unchanged, streaming and websockets included.
 	// Only its scheme and host are used.
 	Upstream *url.URL
-	// Logger receives one line per request, at debug level. Nil: discard.
+	// Logger receives one line per request, at debug level (info with
+	// AccessLog). Nil: discard.
 	Logger *slog.Logger
+	// AccessLog logs every request at info level: status, bytes,
+	// Cache-Status, elapsed, request id and route (log.access).
+	AccessLog bool
 }
 
 type viewerKey struct{}
@@ -519,7 +523,7 @@ func (h *Handler) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := h.opts.Ready(ctx); err != nil {
-		h.logFor(c).Warn("not ready", "err", err)
+		h.logFor(c).Debug("not ready", "err", err) // Ready logs each change
 		return c.String(http.StatusServiceUnavailable, "store unreachable; serving from memory and the master\n")
 	}
 	return c.String(http.StatusOK, "ready\n")
@@ -614,10 +618,15 @@ func field(h http.Header, key string) string {
 func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		// Reading the clock and building the attributes cost time on
-		// every hit: only when someone reads the line.
-		debug := h.log.Enabled(c.Request().Context(), slog.LevelDebug)
+		// every hit: only when someone reads the line (log.access makes it
+		// an info line, debug otherwise).
+		level := slog.LevelDebug
+		if h.opts.AccessLog {
+			level = slog.LevelInfo
+		}
+		logged := h.log.Enabled(c.Request().Context(), level)
 		var start time.Time
-		if debug {
+		if logged {
 			start = time.Now()
 		}
 		id := requestID(c.Request())
@@ -628,9 +637,10 @@ func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		if debug {
+		if logged {
 			r := c.Request()
-			h.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
+			h.log.Log(r.Context(), level, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"route", h.routeOf(c.Path()), "status", c.Response().Status,
 				"bytes", c.Response().Size, "cache_status", c.Response().Header().Get("Cache-Status"),
 				"elapsed", time.Since(start))
 		}

@@ -65,7 +65,13 @@ func (h *Handler) Route(r *http.Request) string {
 	defer h.echo.ReleaseContext(c)
 	c.Reset(r, nil)
 	h.echo.Router().Find(r.Method, echo.GetPath(r), c)
-	if name, ok := h.names[c.Path()]; ok {
+	return h.routeOf(c.Path())
+}
+
+// routeOf is Route for a request Echo has routed already to path, its
+// route's path in Echo's syntax.
+func (h *Handler) routeOf(path string) string {
+	if name, ok := h.names[path]; ok {
 		return name
 	}
 	if h.opts.Upstream != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,7 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"photosync/admin"
 	"photosync/autodiscover"
@@ -41,20 +45,37 @@ type app struct {
 
 // Close lets background pulls end (for at most 10s), then closes the store.
 func (a *app) Close() error {
+	a.release()
+	return a.store.Close()
+}
+
+// release lets background pulls end (for at most 10s), then closes the
+// sources, leaving the store open: what a reload does to the app it
+// replaces.
+func (a *app) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = a.engine.Wait(ctx)
 	closeSources(a.sources)
-	return a.store.Close()
 }
 
-// build wires every package from cfg. people, when set, get a people page.
-func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []web.Person) (*app, error) {
+// storage is the store an app runs on, opened once per process: a reload
+// builds a new app on the same storage.
+type storage struct {
+	backing store.Store // closed last
+	store   store.Store // backing, or the hot layer in front of it
+	hot     *store.Hot  // nil without store.memory_limit
+	locker  psync.Locker
+	ready   func(context.Context) error
+}
+
+// openStorage opens the store of cfg, with its hot layer.
+func openStorage(ctx context.Context, cfg configs.Config, log *slog.Logger) (*storage, error) {
 	backing, locker, ready, err := openStore(ctx, cfg.Store, log)
 	if err != nil {
 		return nil, err
 	}
-	st := store.Store(backing)
+	s := &storage{backing: backing, store: backing, locker: locker, ready: readyLogged(ready, log.With("component", "store"))}
 	if cfg.Store.MemoryLimit > 0 {
 		var hopts store.HotOptions
 		if cfg.Store.RedisURL != "" {
@@ -62,26 +83,59 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 			// invalidation subscription is down.
 			hopts.MemoryTTL = cfg.Store.MemoryTTL.D()
 		}
-		st = store.NewHot(backing, int64(cfg.Store.MemoryLimit), hopts)
+		s.hot = store.NewHot(backing, int64(cfg.Store.MemoryLimit), hopts)
+		s.store = s.hot
+	}
+	return s, nil
+}
+
+// build wires every package from cfg. people, when set, get a people page.
+func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []web.Person) (*app, error) {
+	if _, err := loadSecrets(cfg); err != nil { // before the store is opened
+		return nil, err
+	}
+	s, err := openStorage(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a, err := buildOn(ctx, cfg, s, log, people)
+	if err != nil {
+		s.backing.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// buildOn wires everything but the store from cfg, on s: the sources, the
+// engine, the web face and the metrics. It leaves s open when it fails.
+func buildOn(ctx context.Context, cfg configs.Config, s *storage, log *slog.Logger, people []web.Person) (*app, error) {
+	sec, err := loadSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics := admin.NewMetrics()
+	metrics.ExportBuild(buildLabels())
+	metrics.ExportStoreUp(s.ready)
+	if s.hot != nil {
+		metrics.ExportMemory(s.hot.Bytes, s.hot.Len)
 	}
 	eopts := engineOptions(cfg, log)
-	eopts.Store, eopts.Locker = st, locker
+	eopts.Store, eopts.Locker = s.store, s.locker
 	wopts := web.Options{
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
 		People:         people,
 		Placeholder:    cfg.Photos.Placeholder,
-		Ready:          ready,
+		Ready:          s.ready,
 		Upstream:       cfg.UpstreamURL,
+		AccessLog:      cfg.Log.Access,
 		Logger:         log.With("component", "http"),
 	}
 
-	metrics := admin.NewMetrics()
 	if cfg.Photos.ImportEnabled {
 		var x *exchangeParts
 		if cfg.UsesExchange() {
-			if x, err = newExchange(cfg, log, metrics.Transport); err != nil {
-				backing.Close()
+			if x, err = newExchange(cfg, sec, log, metrics.Transport); err != nil {
 				return nil, err
 			}
 			checkExchange(ctx, x.client, x.metadataURL, log)
@@ -90,8 +144,7 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 			wopts.Edit = x.source
 			wopts.Metadata = x.issuer.MetadataHandler()
 		}
-		if eopts.Sources, err = buildSources(cfg, x, log); err != nil {
-			backing.Close()
+		if eopts.Sources, err = buildSources(cfg, sec, x, log); err != nil {
 			return nil, err
 		}
 	}
@@ -99,12 +152,12 @@ func build(ctx context.Context, cfg configs.Config, log *slog.Logger, people []w
 	engine, err := psync.New(eopts)
 	if err != nil {
 		closeSources(eopts.Sources)
-		backing.Close()
 		return nil, err
 	}
 	metrics.Export(engine.Stats())
+	metrics.ExportBackoff(func() map[string]int { return backedOff(eopts.Sources) })
 	h := web.New(engine, wopts)
-	return &app{handler: metrics.Wrap(h, h.Route), store: backing, engine: engine, metrics: metrics, ready: ready, sources: eopts.Sources}, nil
+	return &app{handler: metrics.Wrap(h, h.Route), store: s.backing, engine: engine, metrics: metrics, ready: s.ready, sources: eopts.Sources}, nil
 }
 
 // engineOptions is the engine's part of cfg, without the store and sources.
@@ -128,11 +181,73 @@ func engineOptions(cfg configs.Config, log *slog.Logger) psync.Options {
 	return o
 }
 
+// secrets is every file serve reads for its sources, loaded and checked:
+// the S2S certificates and keys, the Graph certificate and key, the CA
+// bundles. build wires them in, and config check and serve --check load
+// them with this same code, so a check that passes means serve can read
+// them.
+type secrets struct {
+	s2s            []oauth.KeyPair // s2s.certificate/key, then s2s.certificates
+	exchangeRoots  *x509.CertPool
+	graphCert      *x509.Certificate // nil: Graph authenticates by secret
+	graphKey       *rsa.PrivateKey
+	graphRoots     *x509.CertPool
+	directoryRoots *x509.CertPool
+}
+
+// loadSecrets loads what the sources cfg uses read (nothing while
+// photos.import_enabled is false) and reports every problem at once, each
+// naming its config key.
+func loadSecrets(cfg configs.Config) (*secrets, error) {
+	s := &secrets{}
+	if !cfg.Photos.ImportEnabled {
+		return s, nil
+	}
+	var errs []error
+	if cfg.UsesExchange() {
+		errs = append(errs, s.loadExchange(cfg))
+	}
+	if slices.Contains(cfg.Sources, configs.SourceGraph) {
+		errs = append(errs, s.loadGraph(cfg.Graph))
+	}
+	if slices.Contains(cfg.Sources, configs.SourceDirectory) {
+		var err error
+		s.directoryRoots, err = trustedRoots("directory.ca_file", cfg.Directory.CAFile)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadExchange loads the S2S pairs and exchange.ca_file.
+func (s *secrets) loadExchange(cfg configs.Config) error {
+	var err1, err2 error
+	s.s2s, err1 = loadPairs(cfg.S2S)
+	s.exchangeRoots, err2 = trustedRoots("exchange.ca_file", cfg.Exchange.CAFile)
+	return errors.Join(err1, err2)
+}
+
+// loadGraph loads graph.certificate/key, when set, and graph.ca_file.
+func (s *secrets) loadGraph(c configs.Graph) error {
+	var err1, err2 error
+	if c.Certificate != "" {
+		if s.graphCert, s.graphKey, err1 = oauth.LoadKeyPair(c.Certificate, c.Key); err1 != nil {
+			err1 = keyPairError("graph", err1)
+		}
+	}
+	s.graphRoots, err2 = trustedRoots("graph.ca_file", c.CAFile)
+	return errors.Join(err1, err2)
+}
+
 // openStore opens the configured store: Redis when store.redis_url is set
 // (with the pull lock), the embedded store otherwise. ready says whether it
 // answers, for /readyz.
 func openStore(ctx context.Context, c configs.Store, log *slog.Logger) (store.Store, psync.Locker, func(context.Context) error, error) {
 	if c.RedisURL != "" {
+		// go-redis logs through one logger of its own for the process.
+		redis.SetLogger(redisLog{log.With("component", "redis")})
 		r, err := store.NewRedis(c.RedisURL, redisOptions(c, log))
 		if err != nil {
 			return nil, nil, nil, err
@@ -185,10 +300,11 @@ type exchangeParts struct {
 
 // newExchange wires Exchange from cfg. wrap, when set, wraps the transport
 // of the photo calls (the latency histogram); Autodiscover's calls are not
-// wrapped. doctor passes exchangeNoErrorCache so that a retry after a fix
+// wrapped. sec holds the loaded S2S pairs and exchange.ca_file (see
+// secrets.loadExchange). doctor passes exchangeNoErrorCache so that a retry after a fix
 // asks again.
-func newExchange(cfg configs.Config, log *slog.Logger, wrap func(http.RoundTripper) http.RoundTripper, opts ...func(*autodiscover.Options)) (*exchangeParts, error) {
-	issuer, client, err := s2s(cfg, log)
+func newExchange(cfg configs.Config, sec *secrets, log *slog.Logger, wrap func(http.RoundTripper) http.RoundTripper, opts ...func(*autodiscover.Options)) (*exchangeParts, error) {
+	issuer, client, err := s2s(cfg, sec, log)
 	if err != nil {
 		return nil, err
 	}
@@ -239,9 +355,9 @@ func newExchange(cfg configs.Config, log *slog.Logger, wrap func(http.RoundTripp
 // exchangeNoErrorCache makes the Autodiscover client remember no failure.
 func exchangeNoErrorCache(o *autodiscover.Options) { o.ErrorTTL = -1 }
 
-// buildSources turns the sources list into the engine's chain, in order. x
-// is Exchange, wired when the list names it.
-func buildSources(cfg configs.Config, x *exchangeParts, log *slog.Logger) ([]photo.Source, error) {
+// buildSources turns the sources list into the engine's chain, in order,
+// from the files in sec. x is Exchange, wired when the list names it.
+func buildSources(cfg configs.Config, sec *secrets, x *exchangeParts, log *slog.Logger) ([]photo.Source, error) {
 	var out []photo.Source
 	fail := func(err error) ([]photo.Source, error) {
 		closeSources(out)
@@ -256,14 +372,10 @@ func buildSources(cfg configs.Config, x *exchangeParts, log *slog.Logger) ([]pho
 			out = append(out, x.source)
 		case configs.SourceDirectory:
 			d := cfg.Directory
-			roots, err := trustedRoots("directory.ca_file", d.CAFile)
-			if err != nil {
-				return fail(err)
-			}
 			dir, err := directory.New(directory.Options{
 				URL: d.URL, BindDN: d.BindDN, BindPassword: d.Password(), BaseDN: d.BaseDN,
 				MatchAttributes: d.MatchAttributes, PhotoAttributes: d.PhotoAttributes,
-				Timeout: d.Timeout.D(), PoolSize: d.PoolSize, RootCAs: roots,
+				Timeout: d.Timeout.D(), PoolSize: d.PoolSize, RootCAs: sec.directoryRoots,
 				MaxBytes: int64(cfg.Photos.MaxBytes), Logger: log.With("component", "directory"),
 			})
 			if err != nil {
@@ -271,7 +383,7 @@ func buildSources(cfg configs.Config, x *exchangeParts, log *slog.Logger) ([]pho
 			}
 			out = append(out, dir)
 		case configs.SourceGraph:
-			g, err := graphSource(cfg.Graph, int64(cfg.Photos.MaxBytes), log.With("component", "graph"))
+			g, err := graphSource(cfg.Graph, sec, int64(cfg.Photos.MaxBytes), log.With("component", "graph"))
 			if err != nil {
 				return fail(err)
 			}
@@ -281,6 +393,18 @@ func buildSources(cfg configs.Config, x *exchangeParts, log *slog.Logger) ([]pho
 		}
 	}
 	return out, nil
+}
+
+// backedOff counts, for each source that has a back-off circuit (the
+// Exchange and Graph sources), the hosts it stops calling now.
+func backedOff(sources []photo.Source) map[string]int {
+	n := map[string]int{}
+	for _, s := range sources {
+		if b, ok := s.(interface{ BackedOff() int }); ok {
+			n[s.Name()] = b.BackedOff()
+		}
+	}
+	return n
 }
 
 // closeSources closes the sources that hold connections.
@@ -294,39 +418,31 @@ func closeSources(sources []photo.Source) {
 	}
 }
 
-// graphSource builds the Microsoft Graph source from the graph section:
-// TLS verified against the system roots plus graph.ca_file, and the
-// certificate loaded and checked as s2s's is.
-func graphSource(c configs.Graph, maxBytes int64, log *slog.Logger) (*graph.Source, error) {
-	client, err := verifiedClient("graph.ca_file", c.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	opts := graph.Options{
+// graphSource builds the Microsoft Graph source from the graph section and
+// sec's Graph files: TLS verified against the system roots plus
+// graph.ca_file, the certificate loaded and checked as s2s's is.
+func graphSource(c configs.Graph, sec *secrets, maxBytes int64, log *slog.Logger) (*graph.Source, error) {
+	return graph.New(graph.Options{
 		Tenant:       c.Tenant,
 		ClientID:     c.ClientID,
 		ClientSecret: c.Secret(),
 		TokenURL:     c.TokenURL,
 		BaseURL:      c.BaseURL,
-		Client:       client,
+		Client:       verifiedClient(sec.graphRoots),
 		Timeout:      c.Timeout.D(),
 		MaxBytes:     maxBytes,
 		Logger:       log,
-	}
-	if c.Certificate != "" {
-		if opts.Certificate, opts.Key, err = oauth.LoadKeyPair(c.Certificate, c.Key); err != nil {
-			return nil, fmt.Errorf("graph.certificate: %w", err)
-		}
-	}
-	return graph.New(opts)
+		Certificate:  sec.graphCert,
+		Key:          sec.graphKey,
+	})
 }
 
-// s2s loads our signing certificate and builds the token issuer and the
-// HTTP client that talks to Exchange.
-func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, error) {
-	pairs, err := loadPairs(cfg.S2S)
-	if err != nil {
-		return nil, nil, err
+// s2s builds, from our loaded signing pairs, the token issuer and the HTTP
+// client that talks to Exchange.
+func s2s(cfg configs.Config, sec *secrets, log *slog.Logger) (*oauth.Issuer, *http.Client, error) {
+	pairs := sec.s2s
+	if len(pairs) == 0 {
+		return nil, nil, errors.New("s2s.certificate: no certificate loaded") // programmer error: loadSecrets loads them first
 	}
 	issuer, err := oauth.New(oauth.Options{
 		Certificate: pairs[0].Certificate,
@@ -342,10 +458,7 @@ func s2s(cfg configs.Config, log *slog.Logger) (*oauth.Issuer, *http.Client, err
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := verifiedClient("exchange.ca_file", cfg.Exchange.CAFile)
-	if err != nil {
-		return nil, nil, err
-	}
+	client := verifiedClient(sec.exchangeRoots)
 	client.Timeout = cfg.Exchange.Timeout.D()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return issuer, client, nil
@@ -371,18 +484,14 @@ func trustedRoots(key, file string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-// verifiedClient is an HTTP client whose TLS trusts the system roots plus
-// the CA file named by key; verification is always on.
-func verifiedClient(key, caFile string) (*http.Client, error) {
-	roots, err := trustedRoots(key, caFile)
-	if err != nil {
-		return nil, err
-	}
+// verifiedClient is an HTTP client whose TLS trusts roots (from
+// trustedRoots); verification is always on.
+func verifiedClient(roots *x509.CertPool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 32
 	tr.MaxResponseHeaderBytes = 64 << 10
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr}
 }
 
 // checkExchange reads Exchange's auth metadata document at startup, to say

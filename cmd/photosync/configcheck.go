@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"go.yaml.in/yaml/v3"
 
@@ -59,15 +60,9 @@ func configCheckCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "photosync config check: want one FILE")
 		return errUsage
 	}
-	cfg, err := configs.Load(fs.Arg(0))
+	cfg, err := checkConfig(fs.Arg(0), stderr, "photosync config check")
 	if err != nil {
 		return err
-	}
-	if cfg.Store.RedisURL != "" {
-		// serve's own parser, so that check and serve never disagree.
-		if _, err := store.ParseRedisURL(cfg.Store.RedisURL, store.RedisMode(cfg.Store.RedisMode)); err != nil {
-			return fmt.Errorf("store.redis_url: %w", err)
-		}
 	}
 	b, err := yaml.Marshal(maskSecrets(cfg))
 	if err != nil {
@@ -75,6 +70,37 @@ func configCheckCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "# %s: ok; effective configuration, secrets masked\n%s", fs.Arg(0), b)
 	return nil
+}
+
+// checkConfig loads the config file at path as serve loads it: the file,
+// then every certificate, key and CA bundle it names, with the code serve
+// uses (loadSecrets), so that a check that passes means serve can start.
+// What serve would run with but Exchange may not reach (s2s.public_url
+// unset, loopback or http) is a warning written to stderr after prog, not
+// an error.
+func checkConfig(path string, stderr io.Writer, prog string) (configs.Config, error) {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	if _, err := loadSecrets(cfg); err != nil {
+		return cfg, fmt.Errorf("configs: %s: %w", path, err)
+	}
+	if cfg.Store.RedisURL != "" {
+		// serve's own constructor, which parses the URL and loads the TLS
+		// files without connecting, so that check and serve never disagree.
+		r, err := store.NewRedis(cfg.Store.RedisURL, redisOptions(cfg.Store, slog.New(slog.DiscardHandler)))
+		if err != nil {
+			return cfg, fmt.Errorf("configs: %s: store.redis_url: %w", path, err)
+		}
+		r.Close()
+	}
+	if cfg.Photos.ImportEnabled && cfg.UsesExchange() {
+		if w := publicURLWarning(metadataURL(cfg), cfg.S2S.PublicURL != ""); w != "" {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", prog, w)
+		}
+	}
+	return cfg, nil
 }
 
 // maskSecrets hides the Redis password and the admin token.

@@ -110,5 +110,5 @@ func demo(ctx context.Context, ln net.Listener, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "photosync demo: Exchange simulator at %s (realm %s)\n", sim.URL(), cfg.S2S.Realm)
 	fmt.Fprintf(stdout, "photosync demo: open %s/ to see the people directory; Ctrl-C to stop\n", base)
 	fmt.Fprintf(stdout, "photosync demo: one photo: %s/photos/%s?size=HR240x240\n", base, demoUsers[0].Email)
-	return serve(ctx, cfg, ln, newLogger(cfg.Log, stderr), people)
+	return serve(ctx, cfg, ln, newLogger(cfg.Log, stderr), people, nil)
 }

@@ -148,7 +148,12 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 	}
 
 	// 1. config
-	x, err := newExchange(cfg, slog.New(slog.DiscardHandler), nil, exchangeNoErrorCache)
+	sec := &secrets{}
+	err := sec.loadExchange(cfg)
+	var x *exchangeParts
+	if err == nil {
+		x, err = newExchange(cfg, sec, slog.New(slog.DiscardHandler), nil, exchangeNoErrorCache)
+	}
 	if err != nil {
 		r.fail("config", err.Error(), "s2s.certificate/s2s.key (or s2s.certificates) must be a PEM certificate and its RSA key; exchange.autodiscover_domain must be in exchange.allowed_hosts")
 		return skipFrom(1)
@@ -269,7 +274,11 @@ func doctorExchange(ctx context.Context, r *report, cfg configs.Config, path, em
 // prints what each answered, which were not asked and why, and what is
 // served in the end.
 func doctorChain(ctx context.Context, r *report, cfg configs.Config, x *exchangeParts, email, size string) bool {
-	sources, err := buildSources(cfg, x, slog.New(slog.DiscardHandler))
+	sec, err := loadSecrets(cfg)
+	var sources []photo.Source
+	if err == nil {
+		sources, err = buildSources(cfg, sec, x, slog.New(slog.DiscardHandler))
+	}
 	if err != nil {
 		r.fail("sources", err.Error(), "correct the section of the source named above")
 		r.skip("chain")

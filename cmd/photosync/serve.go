@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"photosync/admin"
@@ -28,21 +30,29 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "photosync serve: --config FILE is required")
 		return errUsage
 	}
+	if *check {
+		if _, err := checkConfig(*path, stderr, "photosync serve"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", *path)
+		return nil
+	}
 	cfg, err := configs.Load(*path)
 	if err != nil {
 		return err
 	}
-	if *check {
-		fmt.Fprintf(stdout, "%s: ok\n", *path)
-		return nil
-	}
-	log := newLogger(cfg.Log, stderr)
+	log, logs := newLogs(cfg.Log, stderr)
 	setMemoryLimit(cfg, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return serve(ctx, cfg, ln, log, nil)
+	// SIGHUP reloads the config file (systemd's ExecReload) instead of
+	// ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, ln, log, nil, &reloading{path: *path, logs: logs, signal: hup})
 }
 
 // setMemoryLimit gives the Go runtime a soft memory limit of the memory
@@ -58,26 +68,31 @@ func setMemoryLimit(c configs.Config, log *slog.Logger) {
 	log.Debug("go memory limit set", "bytes", limit)
 }
 
-func newLogger(c configs.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by configs
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // serve runs photosync on ln until ctx ends, then shuts down gracefully.
-// people, when set, get a directory page at /.
-func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.Logger, people []web.Person) error {
-	a, err := build(ctx, cfg, log, people)
+// people, when set, get a directory page at /. rl, when set, reloads the
+// config on its signal.
+func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.Logger, people []web.Person, rl *reloading) error {
+	if _, err := loadSecrets(cfg); err != nil { // before the store is opened
+		ln.Close()
+		return err
+	}
+	st, err := openStorage(ctx, cfg, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	defer st.backing.Close() // after the last app is released
+	a, err := buildOn(ctx, cfg, st, log, people)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var cur current
+	cur.p.Store(&live{cfg: cfg, app: a, admin: adminHandler(ctx, cfg, a, log)})
+	defer func() { cur.p.Load().app.release() }()
+
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           cur.handler(func(l *live) http.Handler { return l.app.handler }),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
@@ -89,7 +104,7 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("photosync serving", "addr", ln.Addr().String(), "version", version)
 
-	adminSrv, err := serveAdmin(ctx, cfg, a, log, errc)
+	adminSrv, err := serveAdmin(cfg, cur.handler(func(l *live) http.Handler { return l.admin }), log, errc)
 	if err != nil {
 		srv.Close()
 		return err
@@ -98,17 +113,29 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 		defer adminSrv.Close()
 	}
 
-	select {
-	case err := <-errc:
-		a.Close()
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	var reload <-chan os.Signal
+	if rl != nil {
+		reload = rl.signal
+	}
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serving: %w", err)
+		case <-reload:
+			err := cur.reload(ctx, rl, st, log, people)
+			if rl.done != nil {
+				rl.done <- err
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	a.Close() // after the last request: pulls in flight may still store
-	if err != nil {
+	// Pulls in flight may still store after the last request: the deferred
+	// release and close run after Shutdown.
+	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -118,22 +145,16 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 	return nil
 }
 
-// serveAdmin starts the admin API on admin.listen, a listener of its own,
-// and returns its server (nil when admin.listen is empty). Serve errors go
-// to errc.
-func serveAdmin(ctx context.Context, cfg configs.Config, a *app, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+// adminHandler is the admin API of a, or nil when admin.listen is empty.
+func adminHandler(ctx context.Context, cfg configs.Config, a *app, log *slog.Logger) http.Handler {
 	if cfg.Admin.Listen == "" {
-		return nil, nil
+		return nil
 	}
 	token := cfg.Admin.Token
 	if env := os.Getenv(configs.AdminTokenEnv); env != "" {
 		token = env
 	}
-	ln, err := net.Listen("tcp", cfg.Admin.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("admin listen: %w", err)
-	}
-	h := admin.NewHandler(ctx, admin.Options{
+	return admin.NewHandler(ctx, admin.Options{
 		Engine:    a.engine,
 		Metrics:   a.metrics,
 		Token:     token,
@@ -141,6 +162,19 @@ func serveAdmin(ctx context.Context, cfg configs.Config, a *app, log *slog.Logge
 		Ready:     a.ready,
 		Logger:    log.With("component", "admin"),
 	})
+}
+
+// serveAdmin starts h, the admin API, on admin.listen, a listener of its
+// own, and returns its server (nil when admin.listen is empty). Serve
+// errors go to errc.
+func serveAdmin(cfg configs.Config, h http.Handler, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	if cfg.Admin.Listen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -154,6 +188,7 @@ func serveAdmin(ctx context.Context, cfg configs.Config, a *app, log *slog.Logge
 			errc <- fmt.Errorf("admin: %w", err)
 		}
 	}()
-	log.Info("admin api serving", "addr", ln.Addr().String(), "token_set", token != "")
+	tokenSet := cfg.Admin.Token != "" || os.Getenv(configs.AdminTokenEnv) != ""
+	log.Info("admin api serving", "addr", ln.Addr().String(), "token_set", tokenSet)
 	return srv, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,25 +27,51 @@ func metadataURL(cfg configs.Config) string {
 }
 
 // loadPairs loads s2s.certificate/s2s.key (when set) and s2s.certificates,
-// in that order.
+// in that order. Every pair is loaded and every failure reported, each
+// naming its config key.
 func loadPairs(c configs.S2S) ([]oauth.KeyPair, error) {
-	var files []configs.CertificatePair
-	if c.Certificate != "" {
-		files = append(files, configs.CertificatePair{Certificate: c.Certificate, Key: c.Key})
+	type entry struct {
+		configs.CertificatePair
+		key string // the config key of the pair
 	}
-	files = append(files, c.Certificates...)
+	var files []entry
+	if c.Certificate != "" {
+		files = append(files, entry{configs.CertificatePair{Certificate: c.Certificate, Key: c.Key}, "s2s"})
+	}
+	for i, p := range c.Certificates {
+		files = append(files, entry{p, fmt.Sprintf("s2s.certificates[%d]", i)})
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("s2s: no certificate configured")
+		return nil, fmt.Errorf("s2s.certificate: no certificate configured")
 	}
 	var pairs []oauth.KeyPair
+	var errs []error
 	for _, f := range files {
 		cert, key, err := oauth.LoadKeyPair(f.Certificate, f.Key)
 		if err != nil {
-			return nil, err
+			errs = append(errs, keyPairError(f.key, err))
+			continue
 		}
 		pairs = append(pairs, oauth.KeyPair{Certificate: cert, Key: key})
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	return pairs, nil
+}
+
+// keyPairError names the config key of the file LoadKeyPair failed on:
+// section.certificate or section.key.
+func keyPairError(section string, err error) error {
+	var kp *oauth.KeyPairError
+	if !errors.As(err, &kp) {
+		return fmt.Errorf("%s: %w", section, err)
+	}
+	name := section + ".certificate"
+	if kp.Key {
+		name = section + ".key"
+	}
+	return fmt.Errorf("%s: %s: %w", name, kp.File, kp.Err)
 }
 
 // trustCmd prints what the Exchange administrator runs so that Exchange

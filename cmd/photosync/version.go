@@ -84,3 +84,11 @@ func versionText(bi *debug.BuildInfo) string {
 	return fmt.Sprintf("photosync %s\n  revision: %s\n  time:     %s (%s)\n  go:       %s %s/%s\n",
 		d.version, rev, t, d.timeKind, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// buildLabels are photosync_build_info's labels: the version and revision
+// `photosync version` prints, and the Go release that built the binary.
+func buildLabels() (version, revision, goVersion string) {
+	bi, _ := debug.ReadBuildInfo()
+	d := readBuild(bi)
+	return d.version, d.revision, runtime.Version()
+}

@@ -39,6 +39,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("backoff: backing off %s until %s (%s)", e.Host, e.Until.UTC().Format(time.RFC3339), e.Reason)
 }
 
+// RetryAt is when the host may be asked again: the end of the back-off. A
+// caller that must not import this package (the engine) reads it through
+// an interface of its own, to end its error timer there.
+func (e *Error) RetryAt() time.Time { return e.Until }
+
 // Is makes errors.Is(err, ErrBackoff) true.
 func (e *Error) Is(target error) bool { return target == ErrBackoff }
 
