@@ -3,6 +3,8 @@ package oauth
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestParseChallenge(t *testing.T) {
@@ -61,11 +63,14 @@ func TestChallengeExplain(t *testing.T) {
 func FuzzParseChallenge(f *testing.F) {
 	f.Add(`Bearer client_id="00000002-0000-0ff1-ce00-000000000000", trusted_issuers="x@*"`, `2000004;reason="a";error_category="b"`)
 	f.Add(`Basic realm="", Bearer realm=x,error="y`, `;`)
+	f.Add("Bearer client_id=\"\u0442\x1b\"", "1;reason=\"\u2028\"") // non-ASCII and separators
 	f.Fuzz(func(t *testing.T, www, diag string) {
 		c := ParseChallenge([]string{www}, diag)
 		_ = c.Explain("a@b")
 		for _, s := range []string{c.ClientID, c.Realm, c.DiagReason, c.DiagCode} {
-			if len(s) > 300 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
+			// What untrusted.Text promises: one line of printable
+			// characters, bounded.
+			if utf8.RuneCountInString(s) > 301 || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
 				t.Fatalf("unclean value %q", s)
 			}
 		}
