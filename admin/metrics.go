@@ -17,8 +17,14 @@ import (
 // read when scraped (nothing is counted twice on the request path), the
 // photo routes' requests by route and status, and the master's latency.
 // Safe for concurrent use.
+//
+// What belongs to the process (requests, latencies, build, Go runtime) is
+// kept apart from what belongs to one configuration's parts (the sources'
+// caches and back-off): Fresh starts a new set of the latter for a reload,
+// and the former carry on.
 type Metrics struct {
-	reg      *prometheus.Registry
+	reg      *prometheus.Registry // where Export… registers
+	process  *prometheus.Registry // the process's own; reg itself until Fresh
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	master   *prometheus.HistogramVec
@@ -45,7 +51,18 @@ func NewMetrics() *Metrics {
 		}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.master, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.process = m.reg
 	return m
+}
+
+// Fresh returns Metrics that share m's process metrics (requests,
+// latencies and whatever was exported on m) and register the rest anew:
+// what a reload builds for the configuration that replaces the running
+// one, so that nothing is registered twice and no counter of the process
+// starts again from zero.
+func (m *Metrics) Fresh() *Metrics {
+	return &Metrics{reg: prometheus.NewRegistry(), process: m.process,
+		requests: m.requests, duration: m.duration, master: m.master}
 }
 
 // Export adds an engine's counters, read when scraped. Call it once.
@@ -163,7 +180,10 @@ func (m *Metrics) ExportCache(name, what string, counts func() (hits, misses int
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	if m.reg == m.process {
+		return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	}
+	return promhttp.HandlerFor(prometheus.Gatherers{m.process, m.reg}, promhttp.HandlerOpts{})
 }
 
 // Wrap counts and times each request h answers by route and status. route names the

@@ -118,6 +118,10 @@ type Options struct {
 	DecodeMemory int64
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Stats is where the engine counts; an engine that replaces another
+	// (a config reload) is given the old one's, so counters carry on.
+	// Default: new counters.
+	Stats *Stats
 	// Logger receives one line per pull. Default: discard.
 	Logger *slog.Logger
 }
@@ -238,7 +242,7 @@ type Engine struct {
 	flight  singleflight.Group
 	decoder *photo.Decoder // every decode, under one memory budget
 	masters masterFlight   // one decode of a master copy for all sizes derived meanwhile
-	stats   Stats
+	stats   *Stats
 
 	writesDown atomic.Bool    // the last write failed: logged once per outage
 	background sync.WaitGroup // pulls that may outlive their request
@@ -269,7 +273,10 @@ func New(opts Options) (*Engine, error) {
 	}
 	// Scaling is CPU work holding a few MiB of pixels each: more at once
 	// than there are CPUs finishes no sooner and only piles up memory.
-	e := &Engine{opts: opts, log: log, scaling: make(chan struct{}, runtime.GOMAXPROCS(0)),
+	if opts.Stats == nil {
+		opts.Stats = new(Stats)
+	}
+	e := &Engine{opts: opts, log: log, stats: opts.Stats, scaling: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		decoder: photo.NewDecoder(photo.Limits{MaxPixels: opts.MaxPixels, DecodeMemory: opts.DecodeMemory})}
 	for _, src := range opts.Sources {
 		e.stats.sourceErrors.LoadOrStore(src.Name(), new(atomic.Int64))
@@ -278,7 +285,7 @@ func New(opts Options) (*Engine, error) {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() *Stats { return &e.stats }
+func (e *Engine) Stats() *Stats { return e.stats }
 
 // Wait blocks until the pulls running in the background (refreshes of stale
 // photos, cold pulls whose viewers stopped waiting) have ended, or ctx ends.

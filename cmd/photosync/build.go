@@ -67,6 +67,10 @@ type storage struct {
 	hot     *store.Hot  // nil without store.memory_limit
 	locker  psync.Locker
 	ready   func(context.Context) error
+	// stats and metrics belong to the process too, so that a reload's
+	// engine counts on where the last one stopped.
+	stats   *psync.Stats
+	metrics *admin.Metrics
 }
 
 // openStorage opens the store of cfg, with its hot layer.
@@ -85,6 +89,14 @@ func openStorage(ctx context.Context, cfg configs.Config, log *slog.Logger) (*st
 		}
 		s.hot = store.NewHot(backing, int64(cfg.Store.MemoryLimit), hopts)
 		s.store = s.hot
+	}
+	s.stats = new(psync.Stats)
+	s.metrics = admin.NewMetrics()
+	s.metrics.ExportBuild(buildLabels())
+	s.metrics.ExportStoreUp(s.ready)
+	s.metrics.Export(s.stats)
+	if s.hot != nil {
+		s.metrics.ExportMemory(s.hot.Bytes, s.hot.Len)
 	}
 	return s, nil
 }
@@ -113,14 +125,9 @@ func buildOn(ctx context.Context, cfg configs.Config, s *storage, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	metrics := admin.NewMetrics()
-	metrics.ExportBuild(buildLabels())
-	metrics.ExportStoreUp(s.ready)
-	if s.hot != nil {
-		metrics.ExportMemory(s.hot.Bytes, s.hot.Len)
-	}
+	metrics := s.metrics.Fresh() // this configuration's part of the metrics
 	eopts := engineOptions(cfg, log)
-	eopts.Store, eopts.Locker = s.store, s.locker
+	eopts.Store, eopts.Locker, eopts.Stats = s.store, s.locker, s.stats
 	wopts := web.Options{
 		IdentityHeader: cfg.Identity.Header,
 		TrustedProxies: cfg.Identity.Prefixes,
@@ -154,7 +161,6 @@ func buildOn(ctx context.Context, cfg configs.Config, s *storage, log *slog.Logg
 		closeSources(eopts.Sources)
 		return nil, err
 	}
-	metrics.Export(engine.Stats())
 	metrics.ExportBackoff(func() map[string]int { return backedOff(eopts.Sources) })
 	h := web.New(engine, wopts)
 	return &app{handler: metrics.Wrap(h, h.Route), store: s.backing, engine: engine, metrics: metrics, ready: s.ready, sources: eopts.Sources}, nil

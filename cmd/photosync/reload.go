@@ -41,6 +41,10 @@ func restartKeys(old, cur configs.Config) []string {
 	diff("store.redis_url", old.Store.RedisURL != cur.Store.RedisURL)
 	diff("store.redis_prefix", old.Store.RedisPrefix != cur.Store.RedisPrefix)
 	diff("store.memory_limit", old.Store.MemoryLimit != cur.Store.MemoryLimit)
+	diff("store.memory_ttl", old.Store.MemoryTTL != cur.Store.MemoryTTL)
+	diff("store.redis_mode", old.Store.RedisMode != cur.Store.RedisMode)
+	diff("store.redis_ca_file", old.Store.RedisCAFile != cur.Store.RedisCAFile)
+	diff("store.redis_certificate", old.Store.RedisCertificate != cur.Store.RedisCertificate || old.Store.RedisKey != cur.Store.RedisKey)
 	diff("upstream", old.Upstream != cur.Upstream)
 	diff("sources", !slices.Equal(old.Sources, cur.Sources))
 	return keys

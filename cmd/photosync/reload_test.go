@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,7 +76,7 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 // store added.
 func (e *reloadEnv) write(t *testing.T, doc string) {
 	t.Helper()
-	doc += trustYAML(e.sim, e.realm) + "\n  public_url: https://photos.contoso.com\nstore:\n  path: data\nadmin:\n  listen: \"\"\n"
+	doc += trustYAML(e.sim, e.realm) + "\n  public_url: https://photos.contoso.com\nstore:\n  path: data\nadmin:\n  listen: 127.0.0.1:0\n"
 	if err := os.WriteFile(e.path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +93,25 @@ func (e *reloadEnv) reload(t *testing.T) error {
 		t.Fatal("no reload outcome")
 		return nil
 	}
+}
+
+// hits reads photosync_photo_hits_total from the admin listener's /metrics.
+func (e *reloadEnv) hits(t *testing.T) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`"msg":"admin api serving","addr":"([^"]+)"`).FindStringSubmatch(e.logs.String())
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", tail(e.logs.String()))
+	}
+	_, body := fetch(t, "http://"+m[1]+"/metrics")
+	v := regexp.MustCompile(`(?m)^photosync_photo_hits_total (\S+)$`).FindStringSubmatch(string(body))
+	if v == nil {
+		t.Fatalf("/metrics has no photosync_photo_hits_total")
+	}
+	n, err := strconv.ParseFloat(v[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func (e *reloadEnv) photo(t *testing.T, owner string) *http.Response {
@@ -142,9 +163,15 @@ func TestReload(t *testing.T) {
 		}()
 	}
 
+	e.photo(t, reloadUsers[0].Email)
+	hits := e.hits(t)
 	e.write(t, "listen: 127.0.0.1:0\nphotos:\n  expiration: 3h\n  cold_deadline: 30s\nlog:\n  format: text\n  level: debug\n")
 	if err := e.reload(t); err != nil {
 		t.Fatalf("reload: %v", err)
+	}
+	e.photo(t, reloadUsers[0].Email) // a hit on the new engine
+	if after := e.hits(t); after < hits+1 {
+		t.Errorf("photosync_photo_hits_total %v after the reload and one more hit, %v before: the counters did not carry on", after, hits)
 	}
 	if got := maxAge(t, e.photo(t, reloadUsers[2].Email)); got < 10700 || got > 10800 {
 		t.Errorf("after the reload: max-age %d, want the new 3h", got)
