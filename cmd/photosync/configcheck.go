@@ -103,13 +103,17 @@ func checkConfig(path string, stderr io.Writer, prog string) (configs.Config, er
 	return cfg, nil
 }
 
-// maskSecrets hides the Redis password and the admin token.
+// maskSecrets hides every secret a config may hold: the Redis password,
+// the admin token, Graph's client secret and the directory's bind
+// password. (Keys are files, and only their paths are printed.)
 func maskSecrets(c configs.Config) configs.Config {
 	if c.Store.RedisURL != "" {
 		c.Store.RedisURL = store.MaskURL(c.Store.RedisURL)
 	}
-	if c.Admin.Token != "" {
-		c.Admin.Token = masked
+	for _, secret := range []*string{&c.Admin.Token, &c.Graph.ClientSecret, &c.Directory.BindPassword} {
+		if *secret != "" {
+			*secret = masked
+		}
 	}
 	return c
 }

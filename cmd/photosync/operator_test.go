@@ -276,6 +276,36 @@ admin:
 		}
 	}
 
+	// Every secret a config may hold, on its own keys.
+	withSources := filepath.Join(o.dir, "sources.yaml")
+	doc := `sources: [graph, directory]
+graph:
+  tenant: contoso.onmicrosoft.com
+  client_id: 3f1d2c4b-5a6e-4b7c-8d9e-0f1a2b3c4d5e
+  client_secret: graph-s3cret-value
+directory:
+  url: ldaps://ldap.contoso.com
+  bind_dn: cn=photosync,dc=contoso,dc=com
+  bind_password: ldap-s3cret-value
+  base_dn: dc=contoso,dc=com
+store:
+  path: ` + filepath.Join(o.dir, "data2") + "\n"
+	if err := os.WriteFile(withSources, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCmd(t, "config", "check", withSources)
+	if code != 0 {
+		t.Fatalf("config with graph and directory: exit %d: %s", code, errOut)
+	}
+	for _, secret := range []string{"graph-s3cret-value", "ldap-s3cret-value"} {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("config check prints the secret %q:\n%s", secret, out)
+		}
+	}
+	if n := strings.Count(out, "'********'"); n != 2 {
+		t.Errorf("config check masks %d secrets of graph and directory, want 2:\n%s", n, out)
+	}
+
 	bad := filepath.Join(o.dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("log:\n  level: loud\nadmin:\n  listen: 10.0.0.1:9090\n"), 0o600); err != nil {
 		t.Fatal(err)
