@@ -441,17 +441,18 @@ func (r *Redis) Put(ctx context.Context, key Key, rec Record) error {
 	}
 	// The write and its announcement go in one round trip; concurrent
 	// Puts (a warm) share the client's connection pool.
-	var hset *redis.IntCmd
+	var hset, pub *redis.IntCmd
 	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		hset = p.HSet(ctx, r.recordKey(key), "meta", m, "body", rec.Body)
-		p.Publish(ctx, r.channel, r.message(key))
+		pub = p.Publish(ctx, r.channel, r.message(key))
 		return nil
 	})
-	if hset != nil && hset.Err() != nil {
-		err = hset.Err()
-	} else if err != nil && hset != nil && hset.Err() == nil {
-		// Only the announcement failed: the record is stored. A replica
-		// that missed it lost its subscription too and flushes when back.
+	var refused redis.Error
+	if err != nil && hset.Err() == nil && errors.As(pub.Err(), &refused) {
+		// Redis stored the record and refused only the announcement (an
+		// error reply, not a lost connection, which leaves every command
+		// unanswered): the write stands. A replica that missed it lost its
+		// subscription too and flushes when it is back.
 		err = nil
 	}
 	r.observe(err, true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"photosync/internal/testclock"
 	"photosync/store"
+	"photosync/store/redistest"
 	"photosync/store/storetest"
 )
 
@@ -105,6 +107,52 @@ func TestOpenRedisErrors(t *testing.T) {
 				t.Errorf("error %q shows the password", err)
 			}
 		})
+	}
+}
+
+// TestRedisUnreachableWritesFail: with Redis away, every write and delete
+// is an error (a caller that counts it stored would lose it), and a read is
+// an error too, never "not found".
+func TestRedisUnreachableWritesFail(t *testing.T) {
+	r, err := store.NewRedis("redis://127.0.0.1:1/0", store.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key := store.Key{Owner: "alice@contoso.com", Size: "HR96x96"}
+	rec := store.Record{State: store.StatePhoto, Body: []byte("\xff\xd8\xff photo"), ContentType: "image/jpeg",
+		Timer: store.Timer{Kind: store.TimerSuccess, Until: time.Now().Add(time.Hour)}}
+	if err := r.Put(ctx, key, rec); err == nil {
+		t.Error("Put to an unreachable Redis succeeded")
+	}
+	if err := r.Delete(ctx, key); err == nil {
+		t.Error("Delete on an unreachable Redis succeeded")
+	}
+	if _, err := r.Get(ctx, key); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get from an unreachable Redis = %v, want an error other than ErrNotFound", err)
+	}
+
+	// The same once the connections were made and Redis died under them:
+	// the pooled connections fail on their first use, and still no write
+	// reads as done.
+	srv := redistest.Start(t)
+	live, err := store.NewRedis(srv.URL(), store.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	for i := range 8 { // a few pooled connections
+		if err := live.Put(ctx, store.Key{Owner: fmt.Sprintf("p%d@contoso.com", i), Size: "HR96x96"}, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Kill()
+	for i := range 8 {
+		if err := live.Put(ctx, store.Key{Owner: fmt.Sprintf("p%d@contoso.com", i), Size: "HR96x96"}, rec); err == nil {
+			t.Fatalf("Put %d after Redis died succeeded", i)
+		}
 	}
 }
 

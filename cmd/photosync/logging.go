@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"photosync/configs"
+	"photosync/internal/untrusted"
 )
 
 // newLogger is the process's logger for the log section: text or JSON at
@@ -110,11 +111,19 @@ func (h *switchHandler) WithGroup(name string) slog.Handler {
 
 // redisLog carries go-redis' own log lines (reconnects, pool and Sentinel
 // notices), which it would print as plain text on stderr, into photosync's
-// log as warnings.
+// log. Its pool writes a line per failed dial, many a second while Redis is
+// away, and store.Redis already logs the outage once when it starts and
+// once when it ends: those lines are debug; the rest (Sentinel's notices of
+// a new master, among them) are info.
 type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
+	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
+	level := slog.LevelInfo
+	if strings.Contains(msg, "connection pool") || strings.Contains(msg, "dial") {
+		level = slog.LevelDebug
+	}
+	l.log.Log(ctx, level, "redis client", "detail", untrusted.Text(msg, 0))
 }
 
 // readyLogged wraps a readiness check so that a change (ready to not

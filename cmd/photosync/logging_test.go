@@ -49,14 +49,24 @@ func TestLogsSwitchInPlace(t *testing.T) {
 }
 
 // TestRedisLinesGoThroughOurLogger: go-redis' Printf lines become our
-// lines, in our format.
+// lines, in our format: its per-dial pool noise at debug, the rest at info.
 func TestRedisLinesGoThroughOurLogger(t *testing.T) {
-	var buf bytes.Buffer
-	l := redisLog{newLogger(configs.Log{Level: "info", Format: "json"}, &buf)}
-	l.Printf(context.Background(), "redis: %s:%d: connection pool: %v\n", "127.0.0.1", 6379, "timeout")
-	var m map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &m); err != nil || m["msg"] != "redis client" || m["detail"] != "redis: 127.0.0.1:6379: connection pool: timeout" {
-		t.Errorf("%q (%v)", buf.String(), err)
+	for _, tt := range []struct {
+		format string
+		args   []any
+		level  string
+		detail string
+	}{
+		{"redis: %s:%d: connection pool: %v\n", []any{"127.0.0.1", 6379, "timeout"}, "DEBUG", "redis: 127.0.0.1:6379: connection pool: timeout"},
+		{"redis: sentinel: new master=%q addr=%q", []any{"photos", "10.0.0.2:6379"}, "INFO", `redis: sentinel: new master="photos" addr="10.0.0.2:6379"`},
+	} {
+		var buf bytes.Buffer
+		l := redisLog{newLogger(configs.Log{Level: "debug", Format: "json"}, &buf)}
+		l.Printf(context.Background(), tt.format, tt.args...)
+		var m map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &m); err != nil || m["msg"] != "redis client" || m["detail"] != tt.detail || m["level"] != tt.level {
+			t.Errorf("%q (%v), want %s %q", buf.String(), err, tt.level, tt.detail)
+		}
 	}
 }
 
