@@ -102,3 +102,33 @@ func FuzzJPEGCheck(f *testing.F) {
 		sameVerdict(t, "fuzzed", b)
 	})
 }
+
+// BenchmarkCheckJPEG is Check of a 648×648 photo against Decode of it.
+func BenchmarkCheckJPEG(b *testing.B) {
+	m := image.NewYCbCr(image.Rect(0, 0, 648, 648), image.YCbCrSubsampleRatio420)
+	for i := range m.Y {
+		m.Y[i] = uint8(i%648/3 + i/648/5) // a smooth face-sized gradient, ~20 KB as JPEG
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 85}); err != nil {
+		b.Fatal(err)
+	}
+	body := buf.Bytes()
+	dec := NewDecoder(Limits{})
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := dec.Check(b.Context(), body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			_, _, release, err := dec.Decode(b.Context(), body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			release()
+		}
+	})
+}
