@@ -27,16 +27,19 @@ const derivedMark = "derived:"
 // here. Serving all nine sizes of a person so costs one master call per
 // expiry window instead of nine. The derived record carries the master
 // copy's timer, so both run out together.
-func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Record) pullResult {
+func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Record, f *flight) pullResult {
 	srcKey := store.Key{Owner: key.Owner, Size: photo.MasterSize}
 	src, found := e.load(ctx, srcKey)
 	var master pullResult
 	if !found || !src.Timer.Alive(e.opts.Now()) {
+		mf := e.startPull(srcKey, src)
 		select {
 		case <-ctx.Done():
 			return pullResult{rec: prev, kind: peerTimedOut}
-		case r := <-e.startPull(srcKey, src):
-			master = r.Val.(pullResult)
+		case <-mf.answered:
+			// The master copy as pulled, maybe not stored yet: it is
+			// scaled while the store takes it.
+			master = mf.answer
 			if master.kind == peerTimedOut {
 				return pullResult{rec: prev, kind: peerTimedOut}
 			}
@@ -83,11 +86,13 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 		e.stats.Derived.Add(1)
 		e.log.Info("size derived", "owner", key.Owner, "size", key.Size, "bytes", len(body), "elapsed", time.Since(started))
 	}
-	storeErr := e.put(key, next)
+	r := pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer}
 	if next.Timer.Kind == store.TimerError {
-		return pullResult{rec: next, kind: pullFailed, storeErr: storeErr}
+		r = pullResult{rec: next, kind: pullFailed}
 	}
-	return pullResult{rec: next, kind: pulledHere, answered: master.answered, answer: master.answer, storeErr: storeErr}
+	f.answerWith(e, r)
+	r.storeErr = e.put(key, next)
+	return r
 }
 
 // derive fits the master copy src within n×n. A copy that fits already is

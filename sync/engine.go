@@ -32,8 +32,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"photosync/store"
 	"photosync/sync/photo"
 )
@@ -236,13 +234,15 @@ func (s *Stats) sourceError(source string) {
 // Engine decides hit, pull, stale or error for each photo request. It is
 // safe for concurrent use.
 type Engine struct {
-	opts    Options
-	log     *slog.Logger
-	scaling chan struct{} // a slot per CPU for deriving sizes
-	flight  singleflight.Group
-	decoder *photo.Decoder // every decode, under one memory budget
-	masters masterFlight   // one decode of a master copy for all sizes derived meanwhile
-	stats   *Stats
+	opts     Options
+	log      *slog.Logger
+	scaling  chan struct{} // a slot per CPU for deriving sizes
+	flightMu sync.Mutex
+	flights  map[store.Key]*flight // the pulls in flight, one per photo
+	storing  atomic.Int64          // flights answered whose answer is not stored yet
+	decoder  *photo.Decoder        // every decode, under one memory budget
+	masters  masterFlight          // one decode of a master copy for all sizes derived meanwhile
+	stats    *Stats
 
 	writesDown atomic.Bool    // the last write failed: logged once per outage
 	background sync.WaitGroup // pulls that may outlive their request
@@ -328,7 +328,7 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 	}
 
 	e.stats.Misses.Add(1)
-	results := e.startPull(key, rec)
+	f := e.startPull(key, rec)
 	if found && rec.State == store.StatePhoto && e.servable(rec, now) {
 		// Stale-while-revalidate: the viewer gets our copy now, the
 		// background pull refreshes it for the next one.
@@ -342,8 +342,10 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 	case <-timer.C:
 		e.stats.ColdTimeouts.Add(1)
 		return Photo{Outcome: OutcomeStale, Stale: StaleColdDeadline}, ErrNoPhoto
-	case r := <-results:
-		res := r.Val.(pullResult)
+	case <-f.answered:
+		// The answer, maybe before it is stored: the flight stays open
+		// until it is, so no other pull of this photo starts meanwhile.
+		res := f.answer
 		now = e.opts.Now()
 		switch res.kind {
 		case pullFailed:
@@ -352,7 +354,7 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 			return e.serveStale(res.rec, now, StalePeerPull)
 		}
 		outcome := OutcomePulled
-		if r.Shared || res.kind == pulledByPeer {
+		if e.shared(f) || res.kind == pulledByPeer {
 			e.stats.Coalesced.Add(1)
 			outcome = OutcomeCoalesced
 		}
@@ -362,28 +364,139 @@ func (e *Engine) Photo(ctx context.Context, owner, size, viewer string) (Photo, 
 	}
 }
 
-// startPull joins the pull of key in flight, or starts one, and returns
-// the channel its result arrives on. The pull runs to its end whether or
-// not anyone still waits; Wait waits for it.
-func (e *Engine) startPull(key store.Key, rec store.Record) <-chan singleflight.Result {
-	out := make(chan singleflight.Result, 1)
-	e.background.Add(1)
-	ch := e.flight.DoChan(key.String(), func() (v any, err error) {
-		// The flight outlives the request that started it: a panic in it
-		// must fail this pull, not the process.
-		defer func() {
-			if p := recover(); p != nil {
-				e.log.Error("pull panicked", "owner", key.Owner, "size", key.Size, "panic", p)
-				v = pullResult{rec: rec, kind: pullFailed}
-			}
-		}()
-		return e.pull(key), nil
+// flight is one pull of a photo, shared by every caller that asks for the
+// photo while it runs. Its answer comes in two steps: answered, once the
+// sources (or the master copy, for a derived size) gave the outcome, and
+// stored, once the outcome is in the store (or the store refused it). A
+// viewer waits only for the first; operators' commands, which count what
+// the store refused, for the second. The flight ends, and another pull of
+// the photo may start, only after the second: a request arriving between
+// the two joins it rather than pulling again.
+type flight struct {
+	answered chan struct{} // closed when answer is set
+	stored   chan struct{} // closed when result is set
+	answer   pullResult    // without storeErr
+	result   pullResult
+	once     sync.Once
+	dups     int // callers beside the first; guarded by Engine.flightMu
+}
+
+// answerWith publishes the outcome before it is stored; only the first
+// call counts. Until the flight ends, the engine reads the answer as if it
+// were stored (Engine.pending).
+func (f *flight) answerWith(e *Engine, r pullResult) {
+	f.once.Do(func() {
+		f.answer = r
+		f.answer.storeErr = nil
+		e.storing.Add(1)
+		close(f.answered)
 	})
+}
+
+// pending returns the answer of key's flight while the store is taking it,
+// so that a read in the meantime (another viewer's request, Inspect, a
+// Refresh) sees what the store is about to hold.
+func (e *Engine) pending(key store.Key) (store.Record, bool) {
+	if e.storing.Load() == 0 {
+		return store.Record{}, false
+	}
+	e.flightMu.Lock()
+	f, ok := e.flights[key]
+	e.flightMu.Unlock()
+	if !ok {
+		return store.Record{}, false
+	}
+	select {
+	case <-f.answered:
+		if f.answer.kind == peerTimedOut {
+			return store.Record{}, false // nothing new is being stored
+		}
+		return f.answer.rec, true
+	default:
+		return store.Record{}, false
+	}
+}
+
+// settle waits until the pull of key in flight, if there is one, has
+// stored its answer, or ctx ends.
+func (e *Engine) settle(ctx context.Context, key store.Key) error {
+	e.flightMu.Lock()
+	f, ok := e.flights[key]
+	e.flightMu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-f.stored:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startPull joins the pull of key in flight, or starts one, and returns its
+// flight. The pull runs to its end whether or not anyone still waits; Wait
+// waits for it.
+func (e *Engine) startPull(key store.Key, rec store.Record) *flight {
+	e.flightMu.Lock()
+	for {
+		f, ok := e.flights[key]
+		if !ok {
+			break
+		}
+		select {
+		case <-f.answered:
+			// Its answer is out and being stored: it may be older than
+			// what this caller asks for (whose load missed it), so wait
+			// for the store and pull anew, as a caller after the flight
+			// would; that pull finds the stored answer if it still holds.
+			e.flightMu.Unlock()
+			<-f.stored
+			e.flightMu.Lock()
+			continue
+		default:
+		}
+		f.dups++
+		e.flightMu.Unlock()
+		return f
+	}
+	if e.flights == nil {
+		e.flights = map[store.Key]*flight{}
+	}
+	f := &flight{answered: make(chan struct{}), stored: make(chan struct{})}
+	e.flights[key] = f
+	e.background.Add(1)
+	e.flightMu.Unlock()
 	go func() {
 		defer e.background.Done()
-		out <- <-ch
+		var r pullResult
+		func() {
+			// The flight outlives the request that started it: a panic in it
+			// must fail this pull, not the process.
+			defer func() {
+				if p := recover(); p != nil {
+					e.log.Error("pull panicked", "owner", key.Owner, "size", key.Size, "panic", p)
+					r = pullResult{rec: rec, kind: pullFailed}
+				}
+			}()
+			r = e.pull(key, f)
+		}()
+		f.answerWith(e, r)
+		e.flightMu.Lock()
+		delete(e.flights, key)
+		e.flightMu.Unlock()
+		e.storing.Add(-1)
+		f.result = r
+		close(f.stored)
 	}()
-	return out
+	return f
+}
+
+// shared reports whether more than one caller asked for f's pull.
+func (e *Engine) shared(f *flight) bool {
+	e.flightMu.Lock()
+	defer e.flightMu.Unlock()
+	return f.dups > 0
 }
 
 // mayPull applies the trigger policy.
@@ -418,6 +531,9 @@ func (e *Engine) serveStale(rec store.Record, now time.Time, reason string) (Pho
 // memory, so only the store itself can tell when it became unreachable and
 // when it is back (store.Redis logs both).
 func (e *Engine) load(ctx context.Context, key store.Key) (store.Record, bool) {
+	if rec, ok := e.pending(key); ok {
+		return rec, true
+	}
 	rec, err := e.opts.Store.Get(ctx, key)
 	switch {
 	case err == nil:
@@ -520,7 +636,7 @@ type pullResult struct {
 
 // pull runs one pull of key and stores its outcome. It runs inside the
 // flight, on a context no caller owns.
-func (e *Engine) pull(key store.Key) pullResult {
+func (e *Engine) pull(key store.Key, f *flight) pullResult {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.PullTimeout)
 	defer cancel()
 
@@ -556,9 +672,9 @@ func (e *Engine) pull(key store.Key) pullResult {
 		}
 	}
 	if e.opts.Derive && key.Size != photo.MasterSize {
-		return e.pullDerived(ctx, key, prev)
+		return e.pullDerived(ctx, key, prev, f)
 	}
-	return e.fetchAndStore(ctx, key, prev, found)
+	return e.fetchAndStore(ctx, key, prev, found, f)
 }
 
 // settled returns the result of a record another pull already refreshed.
@@ -597,7 +713,7 @@ func (e *Engine) awaitPeer(ctx context.Context, key store.Key, prev store.Record
 }
 
 // fetchAndStore asks the sources and stores the outcome with its timer.
-func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Record, found bool) pullResult {
+func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Record, found bool, f *flight) pullResult {
 	e.stats.Pulls.Add(1)
 	started := time.Now()
 	etag := ""
@@ -660,11 +776,15 @@ func (e *Engine) fetchAndStore(ctx context.Context, key store.Key, prev store.Re
 	if next.State == store.StatePhoto && next.Sum == "" {
 		next.Sum = store.Checksum(next.Body)
 	}
-	storeErr := e.put(key, next)
-	if pullErr != nil {
-		return pullResult{rec: next, kind: pullFailed, storeErr: storeErr}
+	r := pullResult{rec: next, kind: pullFailed}
+	if pullErr == nil {
+		r = pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status}
 	}
-	return pullResult{rec: next, kind: pulledHere, answered: true, answer: res.Status, storeErr: storeErr}
+	// Those waiting for the photo (and the sizes derived from it) need not
+	// wait for the disk as well.
+	f.answerWith(e, r)
+	r.storeErr = e.put(key, next)
+	return r
 }
 
 // Retryer is implemented by a source's error that says when asking again

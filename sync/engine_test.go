@@ -251,6 +251,7 @@ func TestNoPhotoIsRemembered(t *testing.T) {
 	if n := e.photoCalls(); n != 1 {
 		t.Fatalf("master calls = %d, want 1: a 404 starts UserPhotoExpiration", n)
 	}
+	e.wait(t) // the store takes a pull after its viewer is answered
 	rec, err := e.store.Get(ctx(t), store.Key{Owner: nobody, Size: "HR96x96"})
 	if err != nil || rec.State != store.StateNoPhoto || rec.Timer.Kind != store.TimerSuccess {
 		t.Fatalf("record = %+v, %v", rec, err)
@@ -319,6 +320,7 @@ func TestRejectedTokenIsAnErrorWithTheReason(t *testing.T) {
 	if !errors.Is(err, psync.ErrNoPhoto) {
 		t.Fatalf("err = %v, want ErrNoPhoto", err)
 	}
+	e.wait(t) // the store takes a pull after its viewer is answered
 	rec, err := e.store.Get(ctx(t), store.Key{Owner: adele, Size: "HR96x96"})
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,7 @@ func TestGraphChain(t *testing.T) {
 			if err != nil || !bytes.Equal(p.Body, want) {
 				t.Fatalf("Photo: %v, %d bytes; want the %d bytes from %s", err, len(p.Body), len(want), tt.wantSrc)
 			}
+			e.wait(t) // the store takes a pull after its viewer is answered
 			rec, err := e.store.Get(ctx(t), store.Key{Owner: tt.owner, Size: "HR96x96"})
 			if err != nil || rec.Source != tt.wantSrc {
 				t.Errorf("stored source %q (%v), want %q", rec.Source, err, tt.wantSrc)

@@ -33,6 +33,7 @@ func TestDisplayNameKeptWithTheRecord(t *testing.T) {
 					t.Errorf("derive %v, %s: name %q, want %q (outcome %v)", derive, tt.owner, p.Name, tt.name, p.Outcome)
 				}
 			}
+			e.wait(t) // a viewer is answered before the store has taken the pull
 			rec, err := e.store.Get(ctx(t), store.Key{Owner: tt.owner, Size: "HR96x96"})
 			if err != nil || rec.Name != tt.name {
 				t.Errorf("derive %v, %s: stored name %q (%v)", derive, tt.owner, rec.Name, err)

@@ -52,11 +52,20 @@ var ErrPeerPull = errors.New("sync: another replica's pull of this photo did not
 // could be tried: import is off, the store failed, or ctx ended; a failed
 // pull is RefreshFailed with the master's error.
 func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (RefreshOutcome, error) {
+	return e.refresh(ctx, owner, size, force, nil)
+}
+
+// refresh is Refresh calling pulled, when set, once the pull's answer is in
+// (or no pull was needed), before waiting for the store to take it.
+func (e *Engine) refresh(ctx context.Context, owner, size string, force bool, pulled func()) (RefreshOutcome, error) {
 	if !e.opts.ImportEnabled {
 		return RefreshSkipped, ErrImportDisabled
 	}
 	key := store.Key{Owner: owner, Size: size}
 	prev, err := e.opts.Store.Get(ctx, key)
+	if p, ok := e.pending(key); ok {
+		prev, err = p, nil
+	}
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		e.stats.StoreErrors.Add(1)
@@ -82,12 +91,21 @@ func (e *Engine) Refresh(ctx context.Context, owner, size string, force bool) (R
 	}
 	e.stats.Misses.Add(1)
 	var res pullResult
+	f := e.startPull(key, prev)
 	select {
 	case <-ctx.Done():
 		return RefreshSkipped, ctx.Err()
-	case r := <-e.startPull(key, prev):
-		res = r.Val.(pullResult)
-		if r.Shared {
+	case <-f.answered:
+	}
+	if pulled != nil {
+		pulled() // the sources are done; the store may still be writing
+	}
+	select {
+	case <-ctx.Done():
+		return RefreshSkipped, ctx.Err()
+	case <-f.stored:
+		res = f.result
+		if e.shared(f) {
 			e.stats.Coalesced.Add(1)
 		}
 	}
@@ -171,6 +189,9 @@ func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
 		}
 		sr := SizeReport{Size: size}
 		rec, err := e.opts.Store.Get(ctx, store.Key{Owner: owner, Size: size})
+		if p, ok := e.pending(store.Key{Owner: owner, Size: size}); ok {
+			rec, err = p, nil
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
@@ -212,7 +233,13 @@ func (e *Engine) Inspect(ctx context.Context, owner string) (Report, error) {
 func (e *Engine) Forget(ctx context.Context, owner string) error {
 	var errs []error
 	for _, size := range photo.Sizes {
-		if err := e.opts.Store.Delete(ctx, store.Key{Owner: owner, Size: size}); err != nil {
+		key := store.Key{Owner: owner, Size: size}
+		// A pull of this photo in flight here would store its answer after
+		// the delete and undo it: let it land first.
+		if err := e.settle(ctx, key); err != nil {
+			return err
+		}
+		if err := e.opts.Store.Delete(ctx, key); err != nil {
 			e.stats.StoreErrors.Add(1)
 			errs = append(errs, fmt.Errorf("forgetting %s/%s: %w", owner, size, err))
 		}
@@ -229,7 +256,9 @@ func (e *Engine) Forget(ctx context.Context, owner string) error {
 type WarmOptions struct {
 	// Sizes to pull for each person. Default: every size.
 	Sizes []string
-	// Concurrency bounds the pulls in flight. Default: 4.
+	// Concurrency bounds the pulls in flight (asking the sources, or
+	// deriving a size); as many again may be waiting for the store to
+	// take what they pulled. Default: 4.
 	Concurrency int
 	// Force pulls photos whose timer still runs.
 	Force bool
@@ -290,15 +319,27 @@ func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (W
 		counts   = WarmCounts{Total: len(owners) * len(sizes)}
 		firstErr error
 	)
+	// n pulls ask the sources at once; as many more may be waiting for the
+	// store to take what they pulled, so a commit and its sync to disk do
+	// not hold a pull's place.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(n)
+	g.SetLimit(2 * n)
+	pulls := make(chan struct{}, n)
 	for _, owner := range owners {
 		for _, size := range sizes {
 			if gctx.Err() != nil {
 				break
 			}
 			g.Go(func() error {
-				out, err := e.Refresh(gctx, owner, size, opts.Force)
+				select {
+				case pulls <- struct{}{}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				var once stdsync.Once
+				pulled := func() { once.Do(func() { <-pulls }) }
+				out, err := e.refresh(gctx, owner, size, opts.Force, pulled)
+				pulled()
 				if err != nil && out != RefreshFailed {
 					if ctxErr := gctx.Err(); ctxErr != nil {
 						return ctxErr

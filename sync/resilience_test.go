@@ -164,6 +164,7 @@ func TestBackoffRefusalEndsWithTheWindow(t *testing.T) {
 		{alex, refusedAt.Add(time.Second)}, // never asked: the back-off's end
 	}
 	for _, tt := range tests {
+		e.wait(t) // the store takes a pull after its viewer is answered
 		rec, err := e.store.Get(ctx(t), store.Key{Owner: tt.owner, Size: "HR96x96"})
 		if err != nil {
 			t.Fatal(err)

@@ -89,6 +89,7 @@ func TestSourceChain(t *testing.T) {
 			if got := dirCalls.Load(); got != tt.wantDir {
 				t.Errorf("directory asked %d times, want %d", got, tt.wantDir)
 			}
+			e.wait(t) // the store takes a pull after its viewer is answered
 			rec, err := e.store.Get(ctx, store.Key{Owner: tt.owner, Size: "HR96x96"})
 			if err != nil {
 				t.Fatalf("stored record: %v", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -27,6 +28,7 @@ func warmCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	concurrency := fs.Int("concurrency", 4, "pulls in flight at once")
 	sizes := fs.String("sizes", strings.Join(photo.Sizes, ","), "comma-separated sizes to pull")
 	force := fs.Bool("force", false, "pull photos whose timer still runs")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the warm to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +70,17 @@ func warmCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer a.Close()
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	counts, err := a.engine.Warm(ctx, owners, psync.WarmOptions{
 		Sizes: sizeList, Concurrency: *concurrency, Force: *force, Progress: p.update,
 	})
