@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ import (
 type Metrics struct {
 	reg      *prometheus.Registry // where Export… registers
 	process  *prometheus.Registry // the process's own; reg itself until Fresh
+	routes   *routeTable          // each route's series, shared with Fresh's copies
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	master   *prometheus.HistogramVec
@@ -34,7 +36,8 @@ type Metrics struct {
 // adds the engine's counters.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		routes: &routeTable{byName: map[string]*routeMetrics{}},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "photosync_http_requests_total",
 			Help: "Requests to the photo listener, by route and status.",
@@ -61,7 +64,7 @@ func NewMetrics() *Metrics {
 // one, so that nothing is registered twice and no counter of the process
 // starts again from zero.
 func (m *Metrics) Fresh() *Metrics {
-	return &Metrics{reg: prometheus.NewRegistry(), process: m.process,
+	return &Metrics{reg: prometheus.NewRegistry(), process: m.process, routes: m.routes,
 		requests: m.requests, duration: m.duration, master: m.master}
 }
 
@@ -195,13 +198,72 @@ func (m *Metrics) Wrap(h http.Handler, route func(*http.Request) string) http.Ha
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Named before serving: the handler may change the request.
-		name := route(r)
+		rm := m.route(route(r))
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw := writers.Get().(*statusWriter)
+		sw.ResponseWriter, sw.code, sw.wroteHeader = w, http.StatusOK, false
 		h.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
-		m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		code := sw.code
+		sw.ResponseWriter = nil
+		writers.Put(sw)
+		rm.counter(m, code).Inc()
+		rm.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// writers recycles Wrap's status writers: one per request otherwise.
+var writers = sync.Pool{New: func() any { return new(statusWriter) }}
+
+// routeMetrics are one route's series, looked up once: resolving label
+// values on every request (hashing, formatting the status) was a good
+// part of what the wrapper cost on the hit path.
+type routeMetrics struct {
+	name     string
+	duration prometheus.Observer
+	mu       sync.RWMutex
+	byCode   map[int]prometheus.Counter
+}
+
+// route returns name's series, made on first use. Names come from a fixed
+// set (the route table), so the map stays small.
+func (m *Metrics) route(name string) *routeMetrics {
+	t := m.routes
+	t.mu.RLock()
+	rm := t.byName[name]
+	t.mu.RUnlock()
+	if rm != nil {
+		return rm
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if rm = t.byName[name]; rm == nil {
+		rm = &routeMetrics{name: name, duration: m.duration.WithLabelValues(name), byCode: map[int]prometheus.Counter{}}
+		t.byName[name] = rm
+	}
+	return rm
+}
+
+// routeTable maps a route's name to its series.
+type routeTable struct {
+	mu     sync.RWMutex
+	byName map[string]*routeMetrics
+}
+
+// counter returns the request counter of this route and status code.
+func (rm *routeMetrics) counter(m *Metrics, code int) prometheus.Counter {
+	rm.mu.RLock()
+	c := rm.byCode[code]
+	rm.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if c = rm.byCode[code]; c == nil {
+		c = m.requests.WithLabelValues(rm.name, strconv.Itoa(code))
+		rm.byCode[code] = c
+	}
+	return c
 }
 
 type statusWriter struct {

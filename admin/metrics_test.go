@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"photosync/admin"
 	"strings"
 	"testing"
 )
@@ -174,5 +175,25 @@ func TestMetricsPassPromtoolLint(t *testing.T) {
 	cmd.Stdin = bytes.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkWrap is what counting and timing add to every request on the
+// photo listener; the hit path's own cost is web's BenchmarkHit.
+func BenchmarkWrap(b *testing.B) {
+	m := admin.NewMetrics()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	h := m.Wrap(ok, func(*http.Request) string { return "photo" })
+	w := &discardWriter{h: http.Header{}}
+	r := httptest.NewRequest(http.MethodGet, "/photos/adele.vance@contoso.com", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
 	}
 }
