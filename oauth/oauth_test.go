@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"photosync/internal/testclock"
 	"strings"
@@ -349,22 +348,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// newTestKeyPair generates a fresh certificate and key.
+// newTestKeyPair generates a fresh certificate and key, valid from
+// DefaultClockSkew ago as GenerateKeyPair makes them.
 func newTestKeyPair(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 	t.Helper()
-	certPEM, keyPEM, err := GenerateKeyPair("photosync test", 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := pem.Decode(certPEM)
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := pem.Decode(keyPEM)
-	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, k.(*rsa.PrivateKey)
+	p := pairFrom(t, time.Now().Add(-DefaultClockSkew))
+	return p.Certificate, p.Key
 }
