@@ -15,6 +15,8 @@ import (
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/webp"
 	"golang.org/x/sync/semaphore"
+
+	"photosync/sync/photo/baseline"
 )
 
 // The defaults of Limits, and of photos.max_pixels and photos.decode_memory,
@@ -80,9 +82,12 @@ type Image struct {
 // Check returns b as one whole image within d's limits: a format browsers
 // show (Sniff), its header's width × height within MaxPixels, bytes after
 // the image's end cut off (so a stored photo is never also an HTML page or
-// a script), and the rest decoding in full, under the decode budget.
+// a script), and the rest decoding in full, under the decode budget. A
+// baseline JPEG, what nearly every camera and Exchange writes, is checked
+// by decoding every block of its scan without making its pixels
+// (baseline.Check); any other image is decoded whole.
 func (d *Decoder) Check(ctx context.Context, b []byte) (Image, error) {
-	img, _, release, err := d.decode(ctx, b)
+	img, _, release, err := d.decode(ctx, b, 0)
 	if err != nil {
 		return Image{}, err
 	}
@@ -95,10 +100,53 @@ func (d *Decoder) Check(ctx context.Context, b []byte) (Image, error) {
 // share of the decode budget stays taken until release is called, once,
 // when the caller no longer holds the picture.
 func (d *Decoder) Decode(ctx context.Context, b []byte) (Image, image.Image, func(), error) {
-	return d.decode(ctx, b)
+	return d.decode(ctx, b, 1)
 }
 
-func (d *Decoder) decode(ctx context.Context, b []byte) (Image, image.Image, func(), error) {
+// DecodeReduced is Decode for a picture that is going to be scaled down:
+// a baseline JPEG is decoded at 1/denom of its size (denom 2, 4 or 8, from
+// Reduction), straight from its DCT coefficients, and any other image
+// whole. Image keeps the full size; the picture's bounds say which it got.
+func (d *Decoder) DecodeReduced(ctx context.Context, b []byte, denom int) (Image, image.Image, func(), error) {
+	return d.decode(ctx, b, denom)
+}
+
+// Reduction is the largest of 2, 4 and 8 by which DecodeReduced may shrink
+// the image b on its way to fitting within n×n: the reduced picture stays
+// at least as large as the fitted one, so only scaling down is left. It is
+// 1 when b is no baseline JPEG or too small to reduce.
+func Reduction(b []byte, n int) int {
+	hd, err := baseline.DecodeHeader(b)
+	if err != nil {
+		return 1
+	}
+	w, h := fitBox(hd.Width, hd.Height, n)
+	for _, denom := range []int{8, 4, 2} {
+		if rw, rh := baseline.Size(hd.Width, hd.Height, denom); rw >= w && rh >= h {
+			return denom
+		}
+	}
+	return 1
+}
+
+// fitBox is the size of a sw×sh image fitted within n×n, never enlarged
+// (scale.Box computes the same for the scaler).
+func fitBox(sw, sh, n int) (int, int) {
+	if sw <= n && sh <= n {
+		return sw, sh
+	}
+	if sw > sh {
+		return n, max(1, sh*n/sw)
+	}
+	if sh > sw {
+		return max(1, sw*n/sh), n
+	}
+	return n, n
+}
+
+// decode checks b and, unless denom is 0 (a check only), decodes its
+// picture at 1/denom where that is a baseline JPEG, whole otherwise.
+func (d *Decoder) decode(ctx context.Context, b []byte, denom int) (Image, image.Image, func(), error) {
 	if d == nil {
 		d = NewDecoder(Limits{})
 	}
@@ -121,6 +169,15 @@ func (d *Decoder) decode(ctx context.Context, b []byte) (Image, image.Image, fun
 	if err != nil {
 		return Image{}, nil, nil, err
 	}
+	body := b[:end]
+	info := Image{Body: body, ContentType: ct, Format: format, Width: cfg.Width, Height: cfg.Height}
+	if format == "jpeg" && denom != 1 {
+		if info, pic, release, err := d.baseline(ctx, info, denom); !errors.Is(err, baseline.ErrUnsupported) {
+			return info, pic, release, err
+		}
+		// Not a JPEG baseline reads, or not one it vouches for: image/jpeg
+		// decides, at full size.
+	}
 	if weight > d.memory {
 		return Image{}, nil, nil, fmt.Errorf("%w: decoding %dx%d %s needs %d bytes, the decode budget is %d",
 			ErrTooManyPixels, cfg.Width, cfg.Height, format, weight, d.memory)
@@ -129,7 +186,6 @@ func (d *Decoder) decode(ctx context.Context, b []byte) (Image, image.Image, fun
 		return Image{}, nil, nil, fmt.Errorf("photo: waiting for decode memory: %w", err)
 	}
 	release := func() { d.sem.Release(weight) }
-	body := b[:end]
 	pic, _, err := image.Decode(bytes.NewReader(body))
 	if err != nil {
 		release()
@@ -139,7 +195,39 @@ func (d *Decoder) decode(ctx context.Context, b []byte) (Image, image.Image, fun
 		release()
 		return Image{}, nil, nil, fmt.Errorf("%w: header says %dx%d, pixels are %dx%d", ErrUndecodable, cfg.Width, cfg.Height, r.Dx(), r.Dy())
 	}
-	return Image{Body: body, ContentType: ct, Format: format, Width: cfg.Width, Height: cfg.Height}, pic, release, nil
+	return info, pic, release, nil
+}
+
+// baseline checks (denom 0) or decodes at 1/denom the JPEG of info with
+// package baseline; an error wrapping baseline.ErrUnsupported sends it to
+// image/jpeg. A check holds no pixels, so it takes nothing from the
+// budget; a reduced decode takes what its planes hold.
+func (d *Decoder) baseline(ctx context.Context, info Image, denom int) (Image, image.Image, func(), error) {
+	if denom == 0 {
+		hd, err := baseline.Check(info.Body)
+		if err == nil && (hd.Width != info.Width || hd.Height != info.Height) {
+			err = fmt.Errorf("%w: frame of %dx%d", baseline.ErrUnsupported, hd.Width, hd.Height)
+		}
+		return info, nil, func() {}, err
+	}
+	hd, err := baseline.DecodeHeader(info.Body)
+	if err != nil {
+		return Image{}, nil, nil, err
+	}
+	weight := baseline.Bytes(hd, denom) + decodeOverhead
+	if weight > d.memory {
+		return Image{}, nil, nil, fmt.Errorf("%w: decoding %dx%d jpeg at 1/%d needs %d bytes, the decode budget is %d",
+			ErrTooManyPixels, info.Width, info.Height, denom, weight, d.memory)
+	}
+	if err := d.sem.Acquire(ctx, weight); err != nil {
+		return Image{}, nil, nil, fmt.Errorf("photo: waiting for decode memory: %w", err)
+	}
+	pic, err := baseline.Decode(info.Body, denom)
+	if err != nil {
+		d.sem.Release(weight)
+		return Image{}, nil, nil, err
+	}
+	return info, pic, func() { d.sem.Release(weight) }, nil
 }
 
 // decodeOverhead is what a decode holds beside its pixels: the decoder's

@@ -102,3 +102,57 @@ func TestParseETag(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckBaselineHoldsNoPixels: a baseline JPEG is checked block by block
+// without its pixels, so it passes under a budget no decode fits in, while
+// a PNG, decoded whole, does not.
+func TestCheckBaselineHoldsNoPixels(t *testing.T) {
+	dec := photo.NewDecoder(photo.Limits{DecodeMemory: 1})
+	if _, err := dec.Check(context.Background(), phototest.JPEG(640, 480)); err != nil {
+		t.Errorf("baseline JPEG: %v", err)
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, image.NewNRGBA(image.Rect(0, 0, 30, 20))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.Check(context.Background(), pngBuf.Bytes()); !errors.Is(err, photo.ErrTooManyPixels) {
+		t.Errorf("PNG: %v, want ErrTooManyPixels", err)
+	}
+}
+
+func TestDecodeReduced(t *testing.T) {
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, image.NewNRGBA(image.Rect(0, 0, 648, 648))); err != nil {
+		t.Fatal(err)
+	}
+	jpg := phototest.JPEG(648, 648)
+	tests := []struct {
+		name  string
+		body  []byte
+		n     int
+		denom int // Reduction's answer
+		w     int // the picture's width
+	}{
+		{"HR48 from a JPEG", jpg, 48, 8, 81},
+		{"HR96", jpg, 96, 4, 162},
+		{"HR120", jpg, 120, 4, 162},
+		{"HR240", jpg, 240, 2, 324},
+		{"HR360: too large to reduce", jpg, 360, 1, 648},
+		{"a PNG is decoded whole", pngBuf.Bytes(), 48, 1, 648},
+	}
+	dec := photo.NewDecoder(photo.Limits{})
+	for _, tt := range tests {
+		denom := photo.Reduction(tt.body, tt.n)
+		if denom != tt.denom {
+			t.Errorf("%s: Reduction %d, want %d", tt.name, denom, tt.denom)
+		}
+		info, pic, release, err := dec.DecodeReduced(context.Background(), tt.body, denom)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if info.Width != 648 || pic.Bounds().Dx() != tt.w {
+			t.Errorf("%s: image %d wide, picture %v; want 648 and %d", tt.name, info.Width, pic.Bounds(), tt.w)
+		}
+		release()
+	}
+}
