@@ -98,8 +98,14 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 // derive fits the master copy src within n×n. A copy that fits already is
 // served as it is; otherwise the sizes derived at the same time share one
 // decode of it (masterFlight).
+//
+// A baseline JPEG is decoded reduced by 2, 4 or 8 in the DCT domain when
+// the size allows (photo.Reduction): HR240x240 from a 648×648 copy is made
+// from a 324×324 decode, HR96x96 from 162×162. Sizes that reduce alike
+// share a decode.
 func (e *Engine) derive(ctx context.Context, src store.Record, n int) ([]byte, string, error) {
-	d, leave := e.masters.join(ctx, e.decoder, src.Sum, src.Body)
+	denom := photo.Reduction(src.Body, n)
+	d, leave := e.masters.join(ctx, e.decoder, src.Sum, denom, src.Body)
 	defer leave()
 	if d.err != nil {
 		return nil, "", fmt.Errorf("sync: decoding the master copy: %w", d.err)
@@ -107,7 +113,8 @@ func (e *Engine) derive(ctx context.Context, src store.Record, n int) ([]byte, s
 	if d.info.Width <= n && d.info.Height <= n {
 		return d.info.Body, d.info.ContentType, nil
 	}
-	return scale.FitImage(d.pic, d.info.Format, n, e.opts.JPEGQuality)
+	w, h := scale.Box(d.info.Width, d.info.Height, n)
+	return scale.To(d.pic, d.info.Format, w, h, e.opts.JPEGQuality)
 }
 
 // fitToSize scales a pulled photo larger than size down to fit it, so
@@ -118,12 +125,13 @@ func (e *Engine) fitToSize(ctx context.Context, found *photo.Found, size string)
 	if r.Width <= n && r.Height <= n {
 		return nil
 	}
-	info, pic, release, err := e.decoder.Decode(ctx, r.Body)
+	info, pic, release, err := e.decoder.DecodeReduced(ctx, r.Body, photo.Reduction(r.Body, n))
 	if err != nil {
 		return fmt.Errorf("%s: %w", found.Source, err)
 	}
 	defer release()
-	body, ct, err := scale.FitImage(pic, info.Format, n, e.opts.JPEGQuality)
+	w, h := scale.Box(info.Width, info.Height, n)
+	body, ct, err := scale.To(pic, info.Format, w, h, e.opts.JPEGQuality)
 	if err != nil {
 		return fmt.Errorf("sync: scaling a %dx%d photo to %s: %w", r.Width, r.Height, size, err)
 	}
@@ -134,13 +142,19 @@ func (e *Engine) fitToSize(ctx context.Context, found *photo.Found, size string)
 }
 
 // masterFlight shares one decode of a master copy among the sizes being
-// derived from it at the same time, keyed by the copy's checksum. The
+// derived from it at the same time, keyed by the copy's checksum and the
+// reduction it is decoded at. The
 // decoded picture, and its share of the decode budget, is let go when the
 // last of them leaves. It is not x/sync/singleflight: the result must stay
 // until its last user is done with it, not only until the call returns.
 type masterFlight struct {
 	mu sync.Mutex
-	m  map[string]*decodedMaster
+	m  map[masterKey]*decodedMaster
+}
+
+type masterKey struct {
+	sum   string
+	denom int
 }
 
 type decodedMaster struct {
@@ -152,17 +166,19 @@ type decodedMaster struct {
 	users   int
 }
 
-// join returns the decode of body (checksum sum), starting it when none
-// is in flight; leave must be called once the caller is done with it.
-func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string, body []byte) (*decodedMaster, func()) {
+// join returns the decode of body (checksum sum) at 1/denom, starting it
+// when none is in flight; leave must be called once the caller is done
+// with it.
+func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string, denom int, body []byte) (*decodedMaster, func()) {
+	key := masterKey{sum, denom}
 	f.mu.Lock()
 	if f.m == nil {
-		f.m = map[string]*decodedMaster{}
+		f.m = map[masterKey]*decodedMaster{}
 	}
-	d, inFlight := f.m[sum]
+	d, inFlight := f.m[key]
 	if !inFlight {
 		d = &decodedMaster{done: make(chan struct{})}
-		f.m[sum] = d
+		f.m[key] = d
 	}
 	d.users++
 	f.mu.Unlock()
@@ -170,14 +186,14 @@ func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string,
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if d.users--; d.users == 0 {
-			delete(f.m, sum)
+			delete(f.m, key)
 			if d.release != nil {
 				d.release()
 			}
 		}
 	}
 	if !inFlight {
-		d.info, d.pic, d.release, d.err = dec.Decode(ctx, body)
+		d.info, d.pic, d.release, d.err = dec.DecodeReduced(ctx, body, denom)
 		close(d.done)
 		return d, leave
 	}

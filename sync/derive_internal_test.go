@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	gosync "sync"
 	"testing"
 
@@ -13,18 +14,26 @@ import (
 // same decoded picture, and its share of the budget returns when the last
 // leaves.
 func TestMasterFlightSharesOneDecode(t *testing.T) {
+	for _, denom := range []int{1, 2} { // whole, and reduced by baseline
+		t.Run(fmt.Sprintf("1/%d", denom), func(t *testing.T) {
+			testMasterFlight(t, denom)
+		})
+	}
+}
+
+func testMasterFlight(t *testing.T, denom int) {
 	body := phototest.JPEG(648, 648)
 	// A budget for one decode only: a second decode would wait for ever.
 	dec := photo.NewDecoder(photo.Limits{DecodeMemory: 648*648*3 + 2<<20})
 	var f masterFlight
-	first, leaveFirst := f.join(context.Background(), dec, "sum", body)
+	first, leaveFirst := f.join(context.Background(), dec, "sum", denom, body)
 	if first.err != nil {
 		t.Fatal(first.err)
 	}
 	var wg gosync.WaitGroup
 	for range 7 {
 		wg.Go(func() {
-			d, leave := f.join(context.Background(), dec, "sum", body)
+			d, leave := f.join(context.Background(), dec, "sum", denom, body)
 			defer leave()
 			if d != first {
 				t.Error("a size got a decode of its own")
@@ -34,7 +43,7 @@ func TestMasterFlightSharesOneDecode(t *testing.T) {
 	wg.Wait()
 	leaveFirst()
 	// All left: the budget is whole again, and the next join decodes anew.
-	again, leave := f.join(context.Background(), dec, "sum", body)
+	again, leave := f.join(context.Background(), dec, "sum", denom, body)
 	defer leave()
 	if again == first || again.err != nil {
 		t.Errorf("after all left: same decode %v, err %v", again == first, again.err)

@@ -56,6 +56,18 @@ func Fit(b []byte, n, quality int) ([]byte, string, error) {
 func FitImage(src image.Image, format string, n, quality int) ([]byte, string, error) {
 	sb := src.Bounds()
 	w, h := Box(sb.Dx(), sb.Dy(), n)
+	return To(src, format, w, h, quality)
+}
+
+// To scales the decoded picture src to w×h and encodes it as FitImage
+// does. It is for a picture decoded already reduced (photo's
+// DecodeReduced), whose fitted size comes from the full size, Box of the
+// image's own width and height: w×h must not be larger than src.
+func To(src image.Image, format string, w, h, quality int) ([]byte, string, error) {
+	sb := src.Bounds()
+	if w > sb.Dx() || h > sb.Dy() {
+		return nil, "", fmt.Errorf("scale: %dx%d is larger than the %dx%d picture", w, h, sb.Dx(), sb.Dy())
+	}
 	var out image.Image
 	switch m := src.(type) {
 	case *image.YCbCr:

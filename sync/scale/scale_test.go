@@ -2,6 +2,8 @@ package scale
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/image/draw"
+
+	"photosync/sync/photo"
 )
 
 func TestScaleKeepsAspectAndFormat(t *testing.T) {
@@ -54,7 +58,8 @@ func TestScaleKeepsAspectAndFormat(t *testing.T) {
 // viewer would see: the result is compared with x/image/draw's Catmull-Rom
 // over the whole reduction of the decoded picture, pixel by pixel.
 func TestShrinkKeepsThePicture(t *testing.T) {
-	src, err := jpeg.Decode(bytes.NewReader(masterJPEG(t)))
+	master := masterJPEG(t)
+	src, err := jpeg.Decode(bytes.NewReader(master))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,22 +70,35 @@ func TestShrinkKeepsThePicture(t *testing.T) {
 	for _, n := range []int{48, 64, 96, 120, 240, 360, 432, 504} {
 		direct := image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.CatmullRom.Scale(direct, direct.Bounds(), src, src.Bounds(), draw.Src, nil)
-		planes := fitYCbCr(ycc, n, n)
-		fast := image.NewRGBA(image.Rect(0, 0, n, n))
-		draw.Draw(fast, fast.Bounds(), planes, image.Point{}, draw.Src)
-
-		var sum, worst int
-		for i := range direct.Pix {
-			d := int(direct.Pix[i]) - int(fast.Pix[i])
-			d = max(d, -d)
-			sum += d
-			worst = max(worst, d)
+		check := func(how string, planes image.Image) {
+			fast := image.NewRGBA(image.Rect(0, 0, n, n))
+			draw.Draw(fast, fast.Bounds(), planes, image.Point{}, draw.Src)
+			var sum, worst int
+			for i := range direct.Pix {
+				d := int(direct.Pix[i]) - int(fast.Pix[i])
+				d = max(d, -d)
+				sum += d
+				worst = max(worst, d)
+			}
+			mean := float64(sum) / float64(len(direct.Pix))
+			t.Logf("%d px, %s: mean %.2f worst %d", n, how, mean, worst)
+			if mean > 1 || worst > 32 {
+				t.Errorf("%d px, %s: mean difference %.2f, worst %d (of 255)", n, how, mean, worst)
+			}
 		}
-		mean := float64(sum) / float64(len(direct.Pix))
-		t.Logf("%d px: mean %.2f worst %d", n, mean, worst)
-		if mean > 1 || worst > 32 {
-			t.Errorf("%d px: mean difference %.2f, worst %d (of 255)", n, mean, worst)
+		check("from the whole decode", fitYCbCr(ycc, n, n))
+		// The engine's way: decoded reduced in the DCT domain where the
+		// size allows, then scaled the rest of the way.
+		denom := photo.Reduction(master, n)
+		_, pic, release, err := photo.NewDecoder(photo.Limits{}).DecodeReduced(context.Background(), master, denom)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if want := (648 + denom - 1) / denom; pic.Bounds().Dx() != want {
+			t.Fatalf("%d px: decoded %v at 1/%d", n, pic.Bounds(), denom)
+		}
+		check(fmt.Sprintf("from a 1/%d decode", denom), fitYCbCr(pic.(*image.YCbCr), n, n))
+		release()
 	}
 }
 
