@@ -4,17 +4,18 @@
 // us.
 //
 // The model is SharePoint's high-trust S2S flow. An Issuer holds our
-// certificate, its RSA key and our realm (a GUID). For each call it builds an
-// RS256 actor token, signed with the key and naming our certificate by its
-// SHA-1 thumbprint (x5t), and wraps it in an unsigned user-context token that
-// names the user by SMTP address. Both tokens carry the audience
+// certificate, its RSA key and our realm (a GUID). For each Exchange host it
+// builds an RS256 actor token, signed with the key and naming our certificate
+// by its SHA-1 thumbprint (x5t), and for each user wraps it in an unsigned
+// user-context token that names the user by SMTP address. Both tokens carry the audience
 // "00000002-0000-0ff1-ce00-000000000000/{exchange host}@{our realm}".
 // Exchange fetches our metadata document (Metadata, MetadataHandler) once,
 // when the administrator registers us as a partner application, and from then
 // on trusts any actor token signed by a certificate listed there.
 //
-// Tokens are cached per (user, host) and reused until five minutes before
-// they expire. The package never logs a token or a key.
+// Tokens are cached per (user, host), actor tokens per host, and reused
+// until five minutes before they expire; a user's token expires with the
+// actor token it carries. The package never logs a token or a key.
 package oauth
 
 import (
@@ -91,8 +92,9 @@ type Options struct {
 	// ClockSkew is how far in the past a token's nbf is set, for a receiver
 	// whose clock runs slow. Default: 5m.
 	ClockSkew time.Duration
-	// CacheSize caps how many (user, host) tokens are kept: a token is a
-	// few kilobytes, and minting one is a millisecond of RSA, so a small
+	// CacheSize caps how many (user, host) tokens are kept, and how many
+	// hosts' actor tokens: a token is a few kilobytes, and minting one for
+	// a new person only wraps the host's signed actor token, so a small
 	// cache of the recently active people is the right trade. Default: 1000.
 	CacheSize int
 	// MetadataURL is the public URL at which MetadataHandler is served; when
@@ -123,6 +125,10 @@ type Issuer struct {
 
 	mu     sync.RWMutex
 	tokens map[cacheKey]cachedToken
+	// actors holds the signed actor token per host: it names no user, so
+	// every user's token for that host carries the same one until it is
+	// due for renewal, and a person's first token costs no RSA signature.
+	actors map[string]actorToken
 
 	hits, misses atomic.Int64 // Token calls answered from the cache, or minted
 }
@@ -132,6 +138,11 @@ type cacheKey struct{ user, host string }
 type cachedToken struct {
 	token   string
 	renewAt time.Time // exp - renewBefore
+}
+
+type actorToken struct {
+	signed   string
+	nbf, exp time.Time
 }
 
 // A KeyPair is a certificate and its RSA private key.
@@ -216,6 +227,7 @@ func New(opts Options) (*Issuer, error) {
 		now:       opts.Now,
 		log:       opts.Logger,
 		tokens:    make(map[cacheKey]cachedToken),
+		actors:    make(map[string]actorToken),
 	}
 	i.issuer = i.clientID + "@" + i.realm
 	i.metadata = ourMetadata(i.clientID, i.realm, opts.MetadataURL, certs)
@@ -290,12 +302,14 @@ func (i *Issuer) CacheCounts() (hits, misses int64) {
 	return i.hits.Load(), i.misses.Load()
 }
 
-// Forget drops the cached token for user at host, so the next Token call
-// mints a fresh one. Call it when Exchange rejects a token with 401.
+// Forget drops the cached token for user at host, and the actor token
+// every user's token for host carries, so the next Token call mints and
+// signs afresh. Call it when Exchange rejects a token with 401.
 func (i *Issuer) Forget(user, host string) {
 	k := cacheKey{strings.ToLower(strings.TrimSpace(user)), strings.ToLower(strings.TrimSpace(host))}
 	i.mu.Lock()
 	delete(i.tokens, k)
+	delete(i.actors, k.host)
 	i.mu.Unlock()
 }
 
@@ -342,13 +356,45 @@ type outerClaims struct {
 // outerHeader is the fixed header of the user-context token, pre-encoded.
 var outerHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"none"}`))
 
-// mint builds a user-context token for user at host, valid from now-skew to
-// now+lifetime, signed with the newest key pair. user and host are already lower case and checked.
+// mint builds a user-context token for user at host around host's actor
+// token (actor), valid as long as that is. user and host are already lower
+// case and checked.
 func (i *Issuer) mint(user, host string, now time.Time) (string, time.Time, error) {
+	aud := ExchangeID + "/" + host + "@" + i.realm
+	actor, err := i.actor(host, aud, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	payload, err := json.Marshal(outerClaims{
+		Audience:   aud,
+		Issuer:     i.issuer,
+		NotBefore:  actor.nbf.Unix(),
+		Expires:    actor.exp.Unix(),
+		NameID:     user,
+		NII:        niiActiveDirectory,
+		UPN:        user,
+		SMTP:       user,
+		ActorToken: actor.signed,
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("encoding user token: %w", err)
+	}
+	return outerHeader + "." + base64.RawURLEncoding.EncodeToString(payload) + ".", actor.exp, nil
+}
+
+// actor returns host's actor token: the cached one until five minutes
+// before it expires, else one valid from now-skew to now+lifetime, signed
+// with the newest key pair (outside the lock; concurrent signers both
+// sign, the last stored wins, and each returns a valid token).
+func (i *Issuer) actor(host, aud string, now time.Time) (actorToken, error) {
+	i.mu.RLock()
+	a, ok := i.actors[host]
+	i.mu.RUnlock()
+	if ok && now.Before(a.exp.Add(-renewBefore)) {
+		return a, nil
+	}
 	nbf := now.Add(-i.skew).Truncate(time.Second)
 	exp := now.Add(i.lifetime).Truncate(time.Second)
-	aud := ExchangeID + "/" + host + "@" + i.realm
-
 	actor := jwt.NewWithClaims(jwt.SigningMethodRS256, actorClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    i.issuer,
@@ -362,24 +408,17 @@ func (i *Issuer) mint(user, host string, now time.Time) (string, time.Time, erro
 	actor.Header["x5t"] = i.x5t
 	signed, err := actor.SignedString(i.key)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("signing actor token: %w", err)
+		return actorToken{}, fmt.Errorf("signing actor token: %w", err)
 	}
-
-	payload, err := json.Marshal(outerClaims{
-		Audience:   aud,
-		Issuer:     i.issuer,
-		NotBefore:  nbf.Unix(),
-		Expires:    exp.Unix(),
-		NameID:     user,
-		NII:        niiActiveDirectory,
-		UPN:        user,
-		SMTP:       user,
-		ActorToken: signed,
-	})
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("encoding user token: %w", err)
+	a = actorToken{signed: signed, nbf: nbf, exp: exp}
+	i.mu.Lock()
+	if len(i.actors) >= i.cacheSize {
+		clear(i.actors) // more hosts than people cached: start over
 	}
-	return outerHeader + "." + base64.RawURLEncoding.EncodeToString(payload) + ".", exp, nil
+	i.actors[host] = a
+	i.mu.Unlock()
+	i.log.Debug("signed s2s actor token", "host", host, "exp", exp)
+	return a, nil
 }
 
 // checkUser accepts a plain SMTP address local@domain.

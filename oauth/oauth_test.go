@@ -355,3 +355,51 @@ func newTestKeyPair(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
 	p := pairFrom(t, time.Now().Add(-DefaultClockSkew))
 	return p.Certificate, p.Key
 }
+
+// TestActorTokenPerHost: the signed actor token names no user, so every
+// user's token for one host carries the same one, and expires with it; it
+// is signed again for another host, after Forget, and when due.
+func TestActorTokenPerHost(t *testing.T) {
+	clock := testclock.New()
+	i := newTestIssuer(t, clock, nil)
+	ctx := context.Background()
+	decoded := func(user, host string) decodedToken {
+		t.Helper()
+		tok, err := i.Token(ctx, user, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodeToken(t, tok, i.Metadata())
+	}
+	alice := decoded("alice@contoso.com", "mail.contoso.com")
+	clock.Advance(30 * time.Minute)
+	bob := decoded("bob@contoso.com", "mail.contoso.com")
+	if alice.outer["actortoken"] != bob.outer["actortoken"] {
+		t.Error("two users of one host got actor tokens of their own")
+	}
+	if bob.outer["exp"] != alice.outer["exp"] || bob.outer["nbf"] != alice.outer["nbf"] {
+		t.Errorf("bob's token nbf %v exp %v, want the actor's, %v and %v", bob.outer["nbf"], bob.outer["exp"], alice.outer["nbf"], alice.outer["exp"])
+	}
+	if bob.outer["nameid"] != "bob@contoso.com" || bob.outer["smtp"] != "bob@contoso.com" {
+		t.Errorf("bob's token names %v", bob.outer["nameid"])
+	}
+	if other := decoded("alice@contoso.com", "mail2.contoso.com"); other.outer["actortoken"] == alice.outer["actortoken"] {
+		t.Error("another host got the same actor token")
+	}
+	clock.Advance(time.Second) // RS256 is deterministic: another second, another token
+	i.Forget("bob@contoso.com", "mail.contoso.com")
+	carol := decoded("carol@contoso.com", "mail.contoso.com")
+	if carol.outer["actortoken"] == alice.outer["actortoken"] {
+		t.Error("Forget kept the host's actor token")
+	}
+	// Due five minutes before its exp (now+1h): a user minted then gets a
+	// fresh actor token, valid for the whole lifetime.
+	clock.Advance(55 * time.Minute)
+	dave := decoded("dave@contoso.com", "mail.contoso.com")
+	if dave.outer["actortoken"] == carol.outer["actortoken"] {
+		t.Error("actor token not renewed at exp-5m")
+	}
+	if want := float64(clock.Now().Add(time.Hour).Unix()); dave.outer["exp"] != want {
+		t.Errorf("renewed exp = %v, want %v", dave.outer["exp"], want)
+	}
+}
