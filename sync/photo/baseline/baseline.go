@@ -57,7 +57,7 @@ type file struct {
 	comps      []component
 	quant      [4][64]int32 // zig-zag order, as DQT stores them
 	haveQuant  [4]bool
-	dc, ac     [4]huffman
+	dc, ac     [4]*huffman // nil until DHT defines them
 	restart    int
 	scan       int // offset of the entropy-coded data
 	mcuX, mcuY int
@@ -232,10 +232,14 @@ func (f *file) huffmanTables(seg []byte) error {
 		if total == 0 || total > 256 || len(seg) < 17+total {
 			return unsupported("DHT of %d codes", total)
 		}
-		t := &f.dc[id]
+		tables := &f.dc
 		if class == 1 {
-			t = &f.ac[id]
+			tables = &f.ac
 		}
+		if tables[id] == nil {
+			tables[id] = new(huffman)
+		}
+		t := tables[id]
 		if err := t.build(counts, seg[17:17+total], class == 0); err != nil {
 			return err
 		}
@@ -261,7 +265,7 @@ func (f *file) scanHeader(seg []byte) error {
 		}
 		tables := seg[2+2*c]
 		comp.td, comp.ta = int(tables>>4), int(tables&15)
-		if comp.td > 3 || comp.ta > 3 || !f.dc[comp.td].defined || !f.ac[comp.ta].defined || !f.haveQuant[comp.tq] {
+		if comp.td > 3 || comp.ta > 3 || f.dc[comp.td] == nil || f.ac[comp.ta] == nil || !f.haveQuant[comp.tq] {
 			return unsupported("component %d's tables are missing", c)
 		}
 	}
@@ -274,20 +278,30 @@ func (f *file) scanHeader(seg []byte) error {
 // huffman is one decoding table: codes of up to lookBits bits are found in
 // lookup at once, longer ones through maxCode and valPtr (T.81 F.2.2.3).
 type huffman struct {
-	defined bool
-	lookup  [1 << lookBits]uint16 // value | length<<8; 0 when the code is longer
-	maxCode [17]int32             // largest code of each length, -1 for none
-	valPtr  [17]int32             // index in vals of each length's first code, less that code
+	lookup [1 << lookBits]uint16 // value | length<<8; 0 when the code is longer
+	// skip serves Check, which needs no coefficient's value: for each
+	// fastBits prefix, the bits of a code and the extra bits after it,
+	// when they fit (<<8), and what the symbol does (skipEOB, skipZRL,
+	// else how far it moves along the block); 0 when they do not fit.
+	skip    [1 << fastBits]uint16
+	maxCode [17]int32 // largest code of each length, -1 for none
+	valPtr  [17]int32 // index in vals of each length's first code, less that code
 	vals    [256]uint8
 }
 
-const lookBits = 9
+const (
+	lookBits = 9
+	fastBits = 11
+
+	skipEOB = 1 << 6
+	skipZRL = 1 << 5
+)
 
 // build makes t from DHT's counts per code length and values (T.81 C.2),
 // refusing a table whose codes overflow their lengths or that uses a code
 // of all one bits, and a DC table with a category over 11.
 func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
-	*t = huffman{defined: true}
+	*t = huffman{}
 	copy(t.vals[:], vals)
 	if dc {
 		for _, v := range vals {
@@ -313,6 +327,12 @@ func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
 						t.lookup[lo+j] = uint16(t.vals[k]) | uint16(l)<<8
 					}
 				}
+				if e := skipEntry(t.vals[k], l, dc); e != 0 {
+					lo := code << (fastBits - l)
+					for j := range int32(1) << (fastBits - l) {
+						t.skip[lo+j] = e
+					}
+				}
 				code++
 				k++
 			}
@@ -321,6 +341,30 @@ func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
 		code <<= 1
 	}
 	return nil
+}
+
+// skipEntry is huffman.skip's entry for the symbol v coded in l bits: 0
+// when the code and the bits after it do not fit in fastBits, or the
+// symbol is one the walk refuses (those go the slow way, to its errors).
+func skipEntry(v uint8, l int, dc bool) uint16 {
+	run, size := int(v>>4), int(v&15)
+	total, what := l, 0
+	switch {
+	case dc:
+		total, what = l+int(v), 1
+	case v == 0x00:
+		what = skipEOB
+	case v == 0xF0:
+		what = skipZRL | 16
+	case size == 0 || size > 10:
+		return 0
+	default:
+		total, what = l+size, run+1
+	}
+	if total > fastBits {
+		return 0
+	}
+	return uint16(total)<<8 | uint16(what)
 }
 
 var errData = unsupported("entropy-coded data does not decode")
@@ -417,6 +461,78 @@ func (r *reader) boundary() (byte, int, error) {
 	return r.b[p+1], p + 2, nil
 }
 
+// skipBlock reads one block's codes and the bits after them, keeping no
+// value: what Check does, with the same refusals as the walk's decoding.
+func (r *reader) skipBlock(dc, ac *huffman) error {
+	if r.n < 32 {
+		r.fill()
+	}
+	if e := dc.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8) <= r.n {
+		r.acc <<= e >> 8
+		r.n -= int(e >> 8)
+	} else {
+		s, err := r.decode(dc)
+		if err != nil {
+			return err
+		}
+		if s > 11 {
+			return errData
+		}
+		if s > 0 {
+			if _, err := r.receive(int(s)); err != nil {
+				return err
+			}
+		}
+	}
+	for k := 1; k < 64; {
+		if r.n < 32 {
+			r.fill()
+		}
+		if e := ac.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8) <= r.n {
+			r.acc <<= e >> 8
+			r.n -= int(e >> 8)
+			switch {
+			case e&skipEOB != 0:
+				return nil
+			case e&skipZRL != 0:
+				if k += 16; k > 63 {
+					return errData
+				}
+			default:
+				if k += int(e & 31); k > 64 {
+					return errData
+				}
+			}
+			continue
+		}
+		rs, err := r.decode(ac)
+		if err != nil {
+			return err
+		}
+		run, size := int(rs>>4), int(rs&15)
+		if size == 0 {
+			if run == 0 {
+				return nil
+			}
+			if run != 15 {
+				return errData
+			}
+			if k += 16; k > 63 {
+				return errData
+			}
+			continue
+		}
+		if k += run; k > 63 || size > 10 {
+			return errData
+		}
+		if _, err := r.receive(size); err != nil {
+			return err
+		}
+		k++
+	}
+	return nil
+}
+
 // zigzag maps a coefficient's zig-zag index to its place in the 8×8 block.
 var zigzag = [64]uint8{
 	0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
@@ -464,12 +580,16 @@ func (f *file) walk(planes []plane, n int) error {
 		for ci := range f.comps {
 			c := &f.comps[ci]
 			q := &f.quant[c.tq]
-			dc, ac := &f.dc[c.td], &f.ac[c.ta]
+			dc, ac := f.dc[c.td], f.ac[c.ta]
 			for by := range c.v {
 				for bx := range c.h {
-					if planes != nil {
-						clear(coef[:n*n])
+					if planes == nil {
+						if err := r.skipBlock(dc, ac); err != nil {
+							return err
+						}
+						continue
 					}
+					clear(coef[:n*n])
 					flat := true // no coefficient kept but DC
 					s, err := r.decode(dc)
 					if err != nil {
@@ -493,8 +613,11 @@ func (f *file) walk(planes []plane, n int) error {
 						}
 						run, size := int(rs>>4), int(rs&15)
 						if size == 0 {
-							if run != 15 {
+							if run == 0 {
 								break // end of block
+							}
+							if run != 15 {
+								return errData
 							}
 							k += 16
 							if k > 63 {
@@ -516,11 +639,9 @@ func (f *file) walk(planes []plane, n int) error {
 						}
 						k++
 					}
-					if planes != nil {
-						p := planes[ci]
-						x, y := (mx*c.h+bx)*n, (my*c.v+by)*n
-						idct(p.pix[y*p.stride+x:], p.stride, &coef, n, flat)
-					}
+					p := planes[ci]
+					x, y := (mx*c.h+bx)*n, (my*c.v+by)*n
+					idct(p.pix[y*p.stride+x:], p.stride, &coef, n, flat)
 				}
 			}
 		}
