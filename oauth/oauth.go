@@ -313,16 +313,19 @@ func (i *Issuer) Forget(user, host string) {
 	i.mu.Unlock()
 }
 
-// prune makes room for one more token: it drops tokens due for renewal and,
-// if the cache is still full, arbitrary others. Called with mu held.
+// prune makes room: it drops tokens due for renewal and, if the cache is
+// still full, arbitrary others until an eighth of it is free, so that a
+// warm of more people than the cache holds walks the map once per eighth
+// of the cache, not once per person. Called with mu held.
 func (i *Issuer) prune(now time.Time) {
 	for k, c := range i.tokens {
 		if !now.Before(c.renewAt) {
 			delete(i.tokens, k)
 		}
 	}
+	keep := i.cacheSize - max(1, i.cacheSize/8)
 	for k := range i.tokens {
-		if len(i.tokens) < i.cacheSize {
+		if len(i.tokens) <= keep {
 			break
 		}
 		delete(i.tokens, k)

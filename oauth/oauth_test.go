@@ -255,6 +255,22 @@ func TestTokenCacheBounded(t *testing.T) {
 	}
 }
 
+// TestTokenCachePrunesAnEighth: a full cache frees an eighth of itself at
+// once, so it is walked once per eighth of new people, not once per person.
+func TestTokenCachePrunesAnEighth(t *testing.T) {
+	i := newTestIssuer(t, testclock.New(), func(o *Options) { o.CacheSize = 16 })
+	for n := range 17 {
+		if _, err := i.Token(context.Background(), fmt.Sprintf("u%d@contoso.com", n), "mail.contoso.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if got := len(i.tokens); got != 15 {
+		t.Errorf("after 17 users a cache of 16 holds %d tokens, want 15 (14 kept, then the 17th)", got)
+	}
+}
+
 func TestTokenConcurrent(t *testing.T) {
 	clock := testclock.New()
 	i := newTestIssuer(t, clock, nil)
