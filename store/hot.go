@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +18,6 @@ const (
 	hotOverhead = 320
 	// hotSweep is how often go-cache drops entries whose timer ran out.
 	hotSweep = time.Minute
-	// hotStripes is the number of key stripes that serialise the slow path.
-	hotStripes = 64
 	// hotKeyBuf is the stack buffer for hit-path lookups; longer keys
 	// still work, with one allocation.
 	hotKeyBuf = 128
@@ -61,10 +58,13 @@ type Hot struct {
 	max     int64
 	now     func() time.Time
 	c       *cache.Cache // key string → *hotEntry; answers hits
-	seed    maphash.Seed
-	// stripes serialise, per key, a write or a fill with its cache update,
-	// so an older record cannot overwrite a newer one in the cache.
-	stripes [hotStripes]chan struct{}
+	// locks serialise, per key, a write or a fill with its cache update,
+	// so an older record cannot overwrite a newer one in the cache. A lock
+	// is one key's only: a Get of one person never waits for the write of
+	// another (striped locks made a warm's reads queue behind bbolt
+	// commits of other keys).
+	locksMu sync.Mutex
+	locks   map[Key]*keyLock
 
 	ttl    time.Duration
 	live   atomic.Bool   // the Notifier's subscription stands
@@ -104,15 +104,12 @@ func NewHot(backing Store, maxBytes int64, opts HotOptions) *Hot {
 		max:     maxBytes,
 		now:     opts.Now,
 		c:       cache.New(cache.NoExpiration, hotSweep),
-		seed:    maphash.MakeSeed(),
+		locks:   make(map[Key]*keyLock),
 		entries: make(map[string]*hotEntry),
 		ttl:     opts.MemoryTTL,
 	}
 	if h.now == nil {
 		h.now = time.Now
-	}
-	for i := range h.stripes {
-		h.stripes[i] = make(chan struct{}, 1)
 	}
 	h.c.OnEvicted(h.evicted)
 	if n, ok := backing.(Notifier); ok {
@@ -170,11 +167,11 @@ func (h *Hot) Get(ctx context.Context, key Key) (Record, error) {
 	if r, ok := h.cached(key); ok {
 		return r, nil
 	}
-	s, err := h.acquire(ctx, key)
+	unlock, err := h.acquire(ctx, key)
 	if err != nil {
 		return Record{}, fmt.Errorf("store: get %s: %w", key, err)
 	}
-	defer release(s)
+	defer unlock()
 	// Another Get may have filled the cache while this one waited.
 	if r, ok := h.cached(key); ok {
 		return r, nil
@@ -200,11 +197,11 @@ func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
 	if err != nil {
 		return err
 	}
-	s, err := h.acquire(ctx, key)
+	unlock, err := h.acquire(ctx, key)
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
-	defer release(s)
+	defer unlock()
 	epoch := h.epoch.Load()
 	err = h.backing.Put(ctx, key, r)
 	if h.epoch.Load() != epoch {
@@ -225,11 +222,11 @@ func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
 // Delete implements Store: it removes key from the backing store and from
 // memory.
 func (h *Hot) Delete(ctx context.Context, key Key) error {
-	s, err := h.acquire(ctx, key)
+	unlock, err := h.acquire(ctx, key)
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
-	defer release(s)
+	defer unlock()
 	err = h.backing.Delete(ctx, key)
 	h.remove(key)
 	return err
@@ -349,16 +346,35 @@ func (h *Hot) unlink(e *hotEntry) {
 	h.bytes -= e.size
 }
 
-// acquire takes key's stripe, giving up when ctx ends.
-func (h *Hot) acquire(ctx context.Context, key Key) (chan struct{}, error) {
-	s := h.stripes[maphash.Comparable(h.seed, key)%hotStripes]
+// keyLock is one key's lock, kept while anyone holds or waits for it.
+type keyLock struct {
+	ch    chan struct{} // holds a token while the lock is taken
+	users int           // holders and waiters; guarded by Hot.locksMu
+}
+
+// acquire takes key's lock, giving up when ctx ends; the function it
+// returns gives it back.
+func (h *Hot) acquire(ctx context.Context, key Key) (func(), error) {
+	h.locksMu.Lock()
+	l := h.locks[key]
+	if l == nil {
+		l = &keyLock{ch: make(chan struct{}, 1)}
+		h.locks[key] = l
+	}
+	l.users++
+	h.locksMu.Unlock()
+	leave := func() {
+		h.locksMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(h.locks, key)
+		}
+		h.locksMu.Unlock()
+	}
 	select {
-	case s <- struct{}{}:
-		return s, nil
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; leave() }, nil
 	case <-ctx.Done():
+		leave()
 		return nil, ctx.Err()
 	}
 }
-
-// release gives back a stripe taken by acquire.
-func release(s chan struct{}) { <-s }

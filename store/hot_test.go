@@ -435,3 +435,52 @@ func TestHotNotified(t *testing.T) {
 		t.Errorf("Len = %d, want 1 (only what was read since the flush)", h.Len())
 	}
 }
+
+// blockingPut is a memStore whose Put waits until release is closed.
+type blockingPut struct {
+	*memStore
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingPut) Put(ctx context.Context, key store.Key, r store.Record) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.memStore.Put(ctx, key, r)
+}
+
+// TestHotLocksOneKey: while one person's write waits for the backing
+// store, reads and writes of other people go on, and a read of the same
+// person waits for the write (so it never caches an older record).
+func TestHotLocksOneKey(t *testing.T) {
+	clk := testclock.New()
+	back := &blockingPut{memStore: newMemStore(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h := store.NewHot(back, 1<<20, store.HotOptions{Now: clk.Now})
+	defer h.Close()
+	written := make(chan error, 1)
+	go func() { written <- h.Put(context.Background(), hotKey, alive(clk.Now(), "v1")) }()
+	<-back.entered
+
+	// 200 other people: with 64 striped locks one of them would share
+	// alice's stripe, and wait for her write.
+	for i := range 200 {
+		other := store.Key{Owner: fmt.Sprintf("p%d@contoso.com", i), Size: "HR96x96"}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := h.Get(ctx, other); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Get of %s while alice's write is held: %v", other.Owner, err)
+		}
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.Get(ctx, hotKey); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get of alice during her write: %v, want it to wait", err)
+	}
+	close(back.release)
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if r, err := h.Get(context.Background(), hotKey); err != nil || string(r.Body) != "v1" {
+		t.Errorf("after the write: %q, %v", r.Body, err)
+	}
+}

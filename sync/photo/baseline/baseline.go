@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sync"
 )
 
 // ErrUnsupported is returned for a JPEG outside the subset this package
@@ -236,13 +237,11 @@ func (f *file) huffmanTables(seg []byte) error {
 		if class == 1 {
 			tables = &f.ac
 		}
-		if tables[id] == nil {
-			tables[id] = new(huffman)
-		}
-		t := tables[id]
-		if err := t.build(counts, seg[17:17+total], class == 0); err != nil {
+		t, err := builtTable(seg[:17+total])
+		if err != nil {
 			return err
 		}
+		tables[id] = t
 		seg = seg[17+total:]
 	}
 	return nil
@@ -273,6 +272,47 @@ func (f *file) scanHeader(seg []byte) error {
 		return unsupported("spectral selection %d–%d, approximation %d", ss, se, a)
 	}
 	return nil
+}
+
+// built holds decoding tables already built, by their DHT bytes (class,
+// id, counts, values): most JPEGs carry T.81 annex K's example tables, as
+// Go's and libjpeg's encoders write them, so a table is built once per
+// process, not once per image. Tables are never changed once built.
+var built struct {
+	sync.Mutex
+	m map[string]*huffman
+}
+
+// maxBuilt bounds built: images with tables of their own (optimised
+// coding) build theirs each time once it is full.
+const maxBuilt = 64
+
+// builtTable returns the table DHT describes with def (its class and id
+// byte, 16 counts and the values), building it if need be.
+func builtTable(def []byte) (*huffman, error) {
+	built.Lock()
+	t := built.m[string(def)]
+	built.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	var counts [16]int
+	for l := range 16 {
+		counts[l] = int(def[1+l])
+	}
+	t = new(huffman)
+	if err := t.build(counts, def[17:], def[0]>>4 == 0); err != nil {
+		return nil, err
+	}
+	built.Lock()
+	if built.m == nil {
+		built.m = make(map[string]*huffman)
+	}
+	if len(built.m) < maxBuilt {
+		built.m[string(def)] = t
+	}
+	built.Unlock()
+	return t, nil
 }
 
 // huffman is one decoding table: codes of up to lookBits bits are found in

@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -291,4 +292,24 @@ func BenchmarkMaster(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestConcurrentChecksShareTables: the built tables are shared between
+// images; checks and decodes running at once only read them (-race).
+func TestConcurrentChecksShareTables(t *testing.T) {
+	files := supported(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for name, b := range files {
+				if _, err := Check(b); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+				if _, err := Decode(b, 4); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
