@@ -99,13 +99,13 @@ func (e *Engine) pullDerived(ctx context.Context, key store.Key, prev store.Reco
 // served as it is; otherwise the sizes derived at the same time share one
 // decode of it (masterFlight).
 //
-// A baseline JPEG is decoded reduced by 2, 4 or 8 in the DCT domain when
+// A baseline JPEG is decoded reduced to 1/8 to 4/8 in the DCT domain when
 // the size allows (photo.Reduction): HR240x240 from a 648×648 copy is made
 // from a 324×324 decode, HR96x96 from 162×162. Sizes that reduce alike
 // share a decode.
 func (e *Engine) derive(ctx context.Context, src store.Record, n int) ([]byte, string, error) {
-	denom := photo.Reduction(src.Body, n)
-	d, leave := e.masters.join(ctx, e.decoder, src.Sum, denom, src.Body)
+	eighths := photo.Reduction(src.Body, n)
+	d, leave := e.masters.join(ctx, e.decoder, src.Sum, eighths, src.Body)
 	defer leave()
 	if d.err != nil {
 		return nil, "", fmt.Errorf("sync: decoding the master copy: %w", d.err)
@@ -153,8 +153,8 @@ type masterFlight struct {
 }
 
 type masterKey struct {
-	sum   string
-	denom int
+	sum     string
+	eighths int // the scale it is decoded at
 }
 
 type decodedMaster struct {
@@ -166,11 +166,11 @@ type decodedMaster struct {
 	users   int
 }
 
-// join returns the decode of body (checksum sum) at 1/denom, starting it
+// join returns the decode of body (checksum sum) at eighths/8, starting it
 // when none is in flight; leave must be called once the caller is done
 // with it.
-func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string, denom int, body []byte) (*decodedMaster, func()) {
-	key := masterKey{sum, denom}
+func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string, eighths int, body []byte) (*decodedMaster, func()) {
+	key := masterKey{sum, eighths}
 	f.mu.Lock()
 	if f.m == nil {
 		f.m = map[masterKey]*decodedMaster{}
@@ -193,7 +193,7 @@ func (f *masterFlight) join(ctx context.Context, dec *photo.Decoder, sum string,
 		}
 	}
 	if !inFlight {
-		d.info, d.pic, d.release, d.err = dec.DecodeReduced(ctx, body, denom)
+		d.info, d.pic, d.release, d.err = dec.DecodeReduced(ctx, body, eighths)
 		close(d.done)
 		return d, leave
 	}

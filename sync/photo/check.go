@@ -100,33 +100,38 @@ func (d *Decoder) Check(ctx context.Context, b []byte) (Image, error) {
 // share of the decode budget stays taken until release is called, once,
 // when the caller no longer holds the picture.
 func (d *Decoder) Decode(ctx context.Context, b []byte) (Image, image.Image, func(), error) {
-	return d.decode(ctx, b, 1)
+	return d.decode(ctx, b, 8)
 }
 
 // DecodeReduced is Decode for a picture that is going to be scaled down:
-// a baseline JPEG is decoded at 1/denom of its size (denom 2, 4 or 8, from
-// Reduction), straight from its DCT coefficients, and any other image
-// whole. Image keeps the full size; the picture's bounds say which it got.
-func (d *Decoder) DecodeReduced(ctx context.Context, b []byte, denom int) (Image, image.Image, func(), error) {
-	return d.decode(ctx, b, denom)
+// a baseline JPEG is decoded at eighths/8 of its size (1 to 4, from
+// Reduction), straight from its DCT coefficients; 8, or any other image,
+// is decoded whole. Image keeps the full size; the picture's bounds say
+// which it got.
+func (d *Decoder) DecodeReduced(ctx context.Context, b []byte, eighths int) (Image, image.Image, func(), error) {
+	return d.decode(ctx, b, eighths)
 }
 
-// Reduction is the largest of 2, 4 and 8 by which DecodeReduced may shrink
-// the image b on its way to fitting within n×n: the reduced picture stays
-// at least as large as the fitted one, so only scaling down is left. It is
-// 1 when b is no baseline JPEG or too small to reduce.
+// Reduction is the smallest scale, in eighths, at which DecodeReduced
+// may decode the image b on its way to fitting within n×n: the reduced
+// picture stays a quarter larger than the fitted one at least, so the
+// scaler's Catmull-Rom has that much left to smooth what the reduced
+// inverse DCT's sharp cut-off leaves at edges (HR240x240 from a 3/8
+// decode of 648×648, 243 pixels, rings: 37 of 255 at worst against
+// Catmull-Rom over the whole picture). It is 8 (whole) when b is no
+// baseline JPEG or the fitted size is more than 4/8 ÷ 1.25 of it.
 func Reduction(b []byte, n int) int {
 	hd, err := baseline.DecodeHeader(b)
 	if err != nil {
-		return 1
+		return 8
 	}
 	w, h := fitBox(hd.Width, hd.Height, n)
-	for _, denom := range []int{8, 4, 2} {
-		if rw, rh := baseline.Size(hd.Width, hd.Height, denom); rw >= w && rh >= h {
-			return denom
+	for eighths := 1; eighths <= baseline.MaxEighths; eighths++ {
+		if rw, rh := baseline.Size(hd.Width, hd.Height, eighths); 4*rw >= 5*w && 4*rh >= 5*h {
+			return eighths
 		}
 	}
-	return 1
+	return 8
 }
 
 // fitBox is the size of a sw×sh image fitted within n×n, never enlarged
@@ -144,9 +149,9 @@ func fitBox(sw, sh, n int) (int, int) {
 	return n, n
 }
 
-// decode checks b and, unless denom is 0 (a check only), decodes its
-// picture at 1/denom where that is a baseline JPEG, whole otherwise.
-func (d *Decoder) decode(ctx context.Context, b []byte, denom int) (Image, image.Image, func(), error) {
+// decode checks b and, unless eighths is 0 (a check only), decodes its
+// picture at eighths/8 where that is a baseline JPEG, whole otherwise.
+func (d *Decoder) decode(ctx context.Context, b []byte, eighths int) (Image, image.Image, func(), error) {
 	if d == nil {
 		d = NewDecoder(Limits{})
 	}
@@ -171,8 +176,8 @@ func (d *Decoder) decode(ctx context.Context, b []byte, denom int) (Image, image
 	}
 	body := b[:end]
 	info := Image{Body: body, ContentType: ct, Format: format, Width: cfg.Width, Height: cfg.Height}
-	if format == "jpeg" && denom != 1 {
-		if info, pic, release, err := d.baseline(ctx, info, denom); !errors.Is(err, baseline.ErrUnsupported) {
+	if format == "jpeg" && eighths < 8 {
+		if info, pic, release, err := d.baseline(ctx, info, eighths); !errors.Is(err, baseline.ErrUnsupported) {
 			return info, pic, release, err
 		}
 		// Not a JPEG baseline reads, or not one it vouches for: image/jpeg
@@ -198,12 +203,12 @@ func (d *Decoder) decode(ctx context.Context, b []byte, denom int) (Image, image
 	return info, pic, release, nil
 }
 
-// baseline checks (denom 0) or decodes at 1/denom the JPEG of info with
+// baseline checks (eighths 0) or decodes at eighths/8 the JPEG of info with
 // package baseline; an error wrapping baseline.ErrUnsupported sends it to
 // image/jpeg. A check holds no pixels, so it takes nothing from the
 // budget; a reduced decode takes what its planes hold.
-func (d *Decoder) baseline(ctx context.Context, info Image, denom int) (Image, image.Image, func(), error) {
-	if denom == 0 {
+func (d *Decoder) baseline(ctx context.Context, info Image, eighths int) (Image, image.Image, func(), error) {
+	if eighths == 0 {
 		hd, err := baseline.Check(info.Body)
 		if err == nil && (hd.Width != info.Width || hd.Height != info.Height) {
 			err = fmt.Errorf("%w: frame of %dx%d", baseline.ErrUnsupported, hd.Width, hd.Height)
@@ -214,15 +219,15 @@ func (d *Decoder) baseline(ctx context.Context, info Image, denom int) (Image, i
 	if err != nil {
 		return Image{}, nil, nil, err
 	}
-	weight := baseline.Bytes(hd, denom) + decodeOverhead
+	weight := baseline.Bytes(hd, eighths) + decodeOverhead
 	if weight > d.memory {
-		return Image{}, nil, nil, fmt.Errorf("%w: decoding %dx%d jpeg at 1/%d needs %d bytes, the decode budget is %d",
-			ErrTooManyPixels, info.Width, info.Height, denom, weight, d.memory)
+		return Image{}, nil, nil, fmt.Errorf("%w: decoding %dx%d jpeg at %d/8 needs %d bytes, the decode budget is %d",
+			ErrTooManyPixels, info.Width, info.Height, eighths, weight, d.memory)
 	}
 	if err := d.sem.Acquire(ctx, weight); err != nil {
 		return Image{}, nil, nil, fmt.Errorf("photo: waiting for decode memory: %w", err)
 	}
-	pic, err := baseline.Decode(info.Body, denom)
+	pic, err := baseline.Decode(info.Body, eighths)
 	if err != nil {
 		d.sem.Release(weight)
 		return Image{}, nil, nil, err

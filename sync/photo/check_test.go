@@ -127,31 +127,32 @@ func TestDecodeReduced(t *testing.T) {
 	}
 	jpg := phototest.JPEG(648, 648)
 	tests := []struct {
-		name  string
-		body  []byte
-		n     int
-		denom int // Reduction's answer
-		w     int // the picture's width
+		name    string
+		body    []byte
+		n       int
+		eighths int // Reduction's answer
+		full, w int // the image's width, the picture's
 	}{
-		{"HR48 from a JPEG", jpg, 48, 8, 81},
-		{"HR96", jpg, 96, 4, 162},
-		{"HR120", jpg, 120, 4, 162},
-		{"HR240", jpg, 240, 2, 324},
-		{"HR360: too large to reduce", jpg, 360, 1, 648},
-		{"a PNG is decoded whole", pngBuf.Bytes(), 48, 1, 648},
+		{"HR48 from a JPEG", jpg, 48, 1, 648, 81},
+		{"HR96", jpg, 96, 2, 648, 162},
+		{"HR120", jpg, 120, 2, 648, 162},
+		{"HR240", jpg, 240, 4, 648, 324},
+		{"HR120 from 500x500: 3/8", phototest.JPEG(500, 500), 120, 3, 500, 188},
+		{"HR360: too large to reduce", jpg, 360, 8, 648, 648},
+		{"a PNG is decoded whole", pngBuf.Bytes(), 48, 8, 648, 648},
 	}
 	dec := photo.NewDecoder(photo.Limits{})
 	for _, tt := range tests {
-		denom := photo.Reduction(tt.body, tt.n)
-		if denom != tt.denom {
-			t.Errorf("%s: Reduction %d, want %d", tt.name, denom, tt.denom)
+		eighths := photo.Reduction(tt.body, tt.n)
+		if eighths != tt.eighths {
+			t.Errorf("%s: Reduction %d, want %d", tt.name, eighths, tt.eighths)
 		}
-		info, pic, release, err := dec.DecodeReduced(context.Background(), tt.body, denom)
+		info, pic, release, err := dec.DecodeReduced(context.Background(), tt.body, eighths)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if info.Width != 648 || pic.Bounds().Dx() != tt.w {
-			t.Errorf("%s: image %d wide, picture %v; want 648 and %d", tt.name, info.Width, pic.Bounds(), tt.w)
+		if info.Width != tt.full || pic.Bounds().Dx() != tt.w {
+			t.Errorf("%s: image %d wide, picture %v; want %d and %d", tt.name, info.Width, pic.Bounds(), tt.full, tt.w)
 		}
 		release()
 	}

@@ -63,15 +63,15 @@ func BenchmarkDeriveAllEight(b *testing.B) {
 		var releases []func()
 		for _, size := range sizes {
 			n := photo.Pixels(size)
-			denom := photo.Reduction(src, n)
-			pic, ok := decoded[denom]
+			eighths := photo.Reduction(src, n)
+			pic, ok := decoded[eighths]
 			if !ok {
-				_, p, release, err := dec.DecodeReduced(context.Background(), src, denom)
+				_, p, release, err := dec.DecodeReduced(context.Background(), src, eighths)
 				if err != nil {
 					b.Fatal(err)
 				}
 				releases = append(releases, release)
-				pic, decoded[denom] = p, p
+				pic, decoded[eighths] = p, p
 			}
 			w, h := Box(648, 648, n)
 			if _, _, err := To(pic, "jpeg", w, h, 85); err != nil {

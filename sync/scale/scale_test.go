@@ -89,15 +89,15 @@ func TestShrinkKeepsThePicture(t *testing.T) {
 		check("from the whole decode", fitYCbCr(ycc, n, n))
 		// The engine's way: decoded reduced in the DCT domain where the
 		// size allows, then scaled the rest of the way.
-		denom := photo.Reduction(master, n)
-		_, pic, release, err := photo.NewDecoder(photo.Limits{}).DecodeReduced(context.Background(), master, denom)
+		eighths := photo.Reduction(master, n)
+		_, pic, release, err := photo.NewDecoder(photo.Limits{}).DecodeReduced(context.Background(), master, eighths)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (648 + denom - 1) / denom; pic.Bounds().Dx() != want {
-			t.Fatalf("%d px: decoded %v at 1/%d", n, pic.Bounds(), denom)
+		if want := (648*eighths + 7) / 8; pic.Bounds().Dx() != want {
+			t.Fatalf("%d px: decoded %v at %d/8", n, pic.Bounds(), eighths)
 		}
-		check(fmt.Sprintf("from a 1/%d decode", denom), fitYCbCr(pic.(*image.YCbCr), n, n))
+		check(fmt.Sprintf("from a %d/8 decode", eighths), fitYCbCr(pic.(*image.YCbCr), n, n))
 		release()
 	}
 }

@@ -5,10 +5,10 @@
 //   - Check walks every entropy-coded block to the end of the scan and so
 //     proves the file decodes, without reconstructing a pixel: a small part
 //     of a full decode's work, and no pixels held.
-//   - Decode reconstructs the picture at 1/2, 1/4 or 1/8 of its size straight
-//     from the DCT coefficients, a 4-, 2- or 1-point inverse DCT per 8×8
-//     block (as libjpeg's scaled decoding does), so a smaller size is made
-//     without the full-size picture ever existing.
+//   - Decode reconstructs the picture at 1/8, 2/8, 3/8 or 4/8 of its size
+//     straight from the DCT coefficients, a 1-, 2-, 3- or 4-point inverse
+//     DCT per 8×8 block (as libjpeg's scaled decoding does), so a smaller
+//     size is made without the full-size picture ever existing.
 //
 // Only a subset is read: 8-bit samples, Huffman coding, one scan holding
 // every component, grey or Y′CbCr with chroma at 4:4:4, 4:2:2, 4:2:0 or
@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"sync"
 )
 
@@ -35,6 +36,10 @@ var ErrUnsupported = errors.New("baseline: not a baseline JPEG this decoder read
 func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrUnsupported}, args...)...)
 }
+
+// MaxEighths is the largest scale Decode reconstructs at, 4/8: beyond it a
+// reduced inverse DCT costs more than a whole decode by image/jpeg.
+const MaxEighths = 4
 
 // Header is what the frame header says.
 type Header struct {
@@ -588,7 +593,7 @@ type plane struct {
 }
 
 // walk decodes every block of the scan. With planes nil it only checks;
-// otherwise each block is reconstructed as n×n samples (n = 8/denom) into
+// otherwise each block is reconstructed as n×n samples (n eighths of it) into
 // its component's plane.
 func (f *file) walk(planes []plane, n int) error {
 	r := reader{b: f.b, pos: f.scan}
@@ -716,18 +721,18 @@ func DecodeHeader(b []byte) (Header, error) {
 	return f.hdr, nil
 }
 
-// Size is the size of a w×h picture decoded at 1/denom.
-func Size(w, h, denom int) (int, int) { return (w + denom - 1) / denom, (h + denom - 1) / denom }
+// Size is the size of a w×h picture decoded at eighths/8 of it.
+func Size(w, h, eighths int) (int, int) { return (w*eighths + 7) / 8, (h*eighths + 7) / 8 }
 
 // Bytes is how many bytes of samples Decode holds for a picture with
-// header hd at 1/denom.
-func Bytes(hd Header, denom int) int64 {
+// header hd at eighths/8.
+func Bytes(hd Header, eighths int) int64 {
 	f := file{hdr: hd}
-	return f.planeBytes(denom)
+	return f.planeBytes(eighths)
 }
 
-func (f *file) planeBytes(denom int) int64 {
-	n := int64(8 / denom)
+func (f *file) planeBytes(eighths int) int64 {
+	n := int64(eighths)
 	mw, mh := int64(1), int64(1)
 	switch f.hdr.Ratio {
 	case image.YCbCrSubsampleRatio422:
@@ -745,18 +750,18 @@ func (f *file) planeBytes(denom int) int64 {
 	return px * (mw*mh + 2)
 }
 
-// Decode decodes b at 1/denom of its size (denom 2, 4 or 8) into a
+// Decode decodes b at eighths/8 of its size (1/8, 2/8, 3/8 or 4/8) into a
 // *image.YCbCr, or an *image.Gray for a grey JPEG, whose bounds are
-// Size(width, height, denom).
-func Decode(b []byte, denom int) (image.Image, error) {
-	if denom != 2 && denom != 4 && denom != 8 {
-		return nil, fmt.Errorf("baseline: scale 1/%d, want 1/2, 1/4 or 1/8", denom)
+// Size(width, height, eighths).
+func Decode(b []byte, eighths int) (image.Image, error) {
+	if eighths < 1 || eighths > MaxEighths {
+		return nil, fmt.Errorf("baseline: scale %d/8, want 1/8 to %d/8", eighths, MaxEighths)
 	}
 	f, err := parse(b)
 	if err != nil {
 		return nil, err
 	}
-	n := 8 / denom
+	n := eighths
 	planes := make([]plane, len(f.comps))
 	for i, c := range f.comps {
 		planes[i] = plane{pix: make([]uint8, c.bw*n*c.bh*n), stride: c.bw * n}
@@ -764,7 +769,7 @@ func Decode(b []byte, denom int) (image.Image, error) {
 	if err := f.walk(planes, n); err != nil {
 		return nil, err
 	}
-	w, h := Size(f.hdr.Width, f.hdr.Height, denom)
+	w, h := Size(f.hdr.Width, f.hdr.Height, eighths)
 	rect := image.Rect(0, 0, w, h)
 	if len(planes) == 1 {
 		return &image.Gray{Pix: planes[0].pix, Stride: planes[0].stride, Rect: rect}, nil
@@ -801,6 +806,10 @@ func idct(dst []uint8, stride int, coef *[64]int32, n int, flat bool) {
 		return
 	}
 	const round = 1 << (2*idctBits - 1)
+	if n == 3 {
+		idctN(dst, stride, coef, 3)
+		return
+	}
 	if n == 2 {
 		a, b, c, d := int64(coef[0]), int64(coef[1]), int64(coef[2]), int64(coef[3])
 		r0, r1 := c4*(a+b), c4*(a-b) // row 0 along x
@@ -828,6 +837,49 @@ func idct(dst []uint8, stride int, coef *[64]int32, n int, flat bool) {
 		dst[stride+x] = clamp((e1 + o1 + round) >> (2 * idctBits))
 		dst[2*stride+x] = clamp((e1 - o1 + round) >> (2 * idctBits))
 		dst[3*stride+x] = clamp((e0 - o0 + round) >> (2 * idctBits))
+	}
+}
+
+// basis3[x*3+k] is ½·C(k)·cos((2x+1)kπ/6)·2^idctBits, the 3-point
+// inverse DCT the way the others sample the 8-point one.
+var basis3 = func() (b [9]int64) {
+	for x := range 3 {
+		for k := range 3 {
+			c := 1.0
+			if k == 0 {
+				c = 1 / math.Sqrt2
+			}
+			b[x*3+k] = int64(math.Round(0.5 * c * math.Cos(float64((2*x+1)*k)*math.Pi/6) * (1 << idctBits)))
+		}
+	}
+	return b
+}()
+
+// idctN is idct for n = 3, with the basis as a matrix: there is no
+// butterfly worth having at three points.
+func idctN(dst []uint8, stride int, coef *[64]int32, n int) {
+	a := basis3[:]
+	var t [9]int64
+	for v := range n {
+		r := coef[v*n : v*n+n]
+		for x := range n {
+			var acc int64
+			for u, c := range r {
+				acc += int64(c) * a[x*n+u]
+			}
+			t[v*n+x] = acc
+		}
+	}
+	const round = 1 << (2*idctBits - 1)
+	for y := range n {
+		out := dst[y*stride : y*stride+n]
+		for x := range out {
+			var acc int64
+			for v := range n {
+				acc += t[v*n+x] * a[y*n+v]
+			}
+			out[x] = clamp((acc + round) >> (2 * idctBits))
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package baseline
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -120,30 +121,32 @@ func TestDecodeMatchesImageJPEG(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: image/jpeg: %v", name, err)
 		}
-		for _, denom := range []int{2, 4, 8} {
-			small, err := Decode(b, denom)
+		for _, eighths := range []int{1, 2, 3, 4} {
+			small, err := Decode(b, eighths)
 			if err != nil {
-				t.Errorf("%s 1/%d: %v", name, denom, err)
+				t.Errorf("%s %d/8: %v", name, eighths, err)
 				continue
 			}
 			fb := full.Bounds()
-			w, h := Size(fb.Dx(), fb.Dy(), denom)
+			w, h := Size(fb.Dx(), fb.Dy(), eighths)
 			if small.Bounds() != image.Rect(0, 0, w, h) {
-				t.Errorf("%s 1/%d: bounds %v, want %dx%d", name, denom, small.Bounds(), w, h)
+				t.Errorf("%s %d/8: bounds %v, want %dx%d", name, eighths, small.Bounds(), w, h)
 				continue
 			}
-			mean, worst := compare(full, small, denom)
-			t.Logf("%s 1/%d: mean %.2f worst %d", name, denom, mean, worst)
+			mean, worst := compare(full, small, eighths)
+			t.Logf("%s %d/8: mean %.2f worst %d", name, eighths, mean, worst)
 			if mean > 3 || worst > 48 {
-				t.Errorf("%s 1/%d: mean difference %.2f, worst %d (of 255)", name, denom, mean, worst)
+				t.Errorf("%s %d/8: mean difference %.2f, worst %d (of 255)", name, eighths, mean, worst)
 			}
 		}
 	}
 }
 
-// compare averages full's samples over denom×denom blocks and compares
-// them with small's, over the luma (or grey) plane and both chroma planes.
-func compare(full, small image.Image, denom int) (float64, int) {
+// compare averages full's samples over the region each of small's stands
+// for (8/eighths of them across and down: for 3/8 the full samples whose
+// centres fall inside it) and compares them with small's, over the luma
+// (or grey) plane and both chroma planes.
+func compare(full, small image.Image, eighths int) (float64, int) {
 	type planeOf struct {
 		pix    []uint8
 		stride int
@@ -162,18 +165,18 @@ func compare(full, small image.Image, denom int) (float64, int) {
 		fp = []planeOf{{f.Y, f.YStride, f.Rect.Dx(), f.Rect.Dy()}, {f.Cb, f.CStride, cw, ch}, {f.Cr, f.CStride, cw, ch}}
 		sp = []planeOf{{s.Y, s.YStride, s.Rect.Dx(), s.Rect.Dy()}, {s.Cb, s.CStride, scw, sch}, {s.Cr, s.CStride, scw, sch}}
 	}
+	// from(i) is the first full sample whose centre is in small sample i.
+	from := func(i int) int { return (16*i + eighths - 1) / (2 * eighths) }
 	var sum, n, worst int
 	for i := range fp {
 		f, s := fp[i], sp[i]
 		for y := range s.h {
 			for x := range s.w {
 				var acc, cnt int
-				for dy := range denom {
-					for dx := range denom {
-						if fx, fy := x*denom+dx, y*denom+dy; fx < f.w && fy < f.h {
-							acc += int(f.pix[fy*f.stride+fx])
-							cnt++
-						}
+				for fy := from(y); fy < min(from(y+1), f.h); fy++ {
+					for fx := from(x); fx < min(from(x+1), f.w); fx++ {
+						acc += int(f.pix[fy*f.stride+fx])
+						cnt++
 					}
 				}
 				if cnt == 0 {
@@ -209,8 +212,8 @@ func TestBytesCoversDecode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, denom := range []int{2, 4, 8} {
-			img, err := Decode(b, denom)
+		for _, eighths := range []int{1, 2, 3, 4} {
+			img, err := Decode(b, eighths)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,8 +224,8 @@ func TestBytesCoversDecode(t *testing.T) {
 			case *image.YCbCr:
 				held = len(m.Y) + len(m.Cb) + len(m.Cr)
 			}
-			if got := Bytes(hd, denom); got != int64(held) {
-				t.Errorf("%s 1/%d: Bytes %d, Decode holds %d", name, denom, got, held)
+			if got := Bytes(hd, eighths); got != int64(held) {
+				t.Errorf("%s %d/8: Bytes %d, Decode holds %d", name, eighths, got, held)
 			}
 		}
 	}
@@ -239,13 +242,13 @@ func FuzzCheck(f *testing.F) {
 	f.Add(fixture(f, "progressive.jpg"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hd, err := Check(b)
-		for _, denom := range []int{2, 4, 8} {
-			if img, derr := Decode(b, denom); (derr == nil) != (err == nil) {
-				t.Fatalf("Check says %v, Decode 1/%d says %v", err, denom, derr)
+		for _, eighths := range []int{1, 2, 3, 4} {
+			if img, derr := Decode(b, eighths); (derr == nil) != (err == nil) {
+				t.Fatalf("Check says %v, Decode %d/8 says %v", err, eighths, derr)
 			} else if derr == nil {
-				w, h := Size(hd.Width, hd.Height, denom)
+				w, h := Size(hd.Width, hd.Height, eighths)
 				if img.Bounds() != image.Rect(0, 0, w, h) {
-					t.Fatalf("1/%d: bounds %v, header %dx%d", denom, img.Bounds(), hd.Width, hd.Height)
+					t.Fatalf("%d/8: bounds %v, header %dx%d", eighths, img.Bounds(), hd.Width, hd.Height)
 				}
 			}
 		}
@@ -282,11 +285,11 @@ func BenchmarkMaster(b *testing.B) {
 			}
 		}
 	})
-	for _, denom := range []int{2, 4, 8} {
-		b.Run("decode-1/"+string(rune('0'+denom)), func(b *testing.B) {
+	for _, eighths := range []int{1, 2, 3, 4} {
+		b.Run(fmt.Sprintf("decode-%d/8", eighths), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Decode(src, denom); err != nil {
+				if _, err := Decode(src, eighths); err != nil {
 					b.Fatal(err)
 				}
 			}
