@@ -8,8 +8,9 @@
 // placeholder image, the people page, health and readiness, and, in sidecar
 // mode, passes every other request to the application behind it.
 //
-// Every URL is declared once, in the route table of routes.go; Handler.Route
-// names the route a request takes, for the request metrics.
+// Every URL is declared once, in the route table of routes.go;
+// Handler.ServeRoute names the route each request took, for the request
+// metrics.
 package web
 
 import (
@@ -153,18 +154,28 @@ func New(e *psync.Engine, opts Options) *Handler {
 	return h
 }
 
-// ServeHTTP answers r. It does what Echo's ServeHTTP does (a pooled
-// context, the route found before any middleware runs, one error handler),
-// but runs the middleware chain built in New instead of building one per
-// request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers r; ServeRoute says how.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ServeRoute(w, r) }
+
+// ServeRoute answers r and names the route it took, for the request
+// metrics: a name from the table of routes.go (also when the method is
+// wrong for it), "upstream" for a request passed to the application in
+// sidecar mode, "other" for anything else. The name comes from the routing
+// that served r, so that counting a request routes it only once.
+//
+// It does what Echo's ServeHTTP does (a pooled context, the route found
+// before any middleware runs, one error handler), but runs the middleware
+// chain built in New instead of building one per request.
+func (h *Handler) ServeRoute(w http.ResponseWriter, r *http.Request) string {
 	c := h.echo.AcquireContext()
 	c.Reset(r, w)
 	h.echo.Router().Find(r.Method, echo.GetPath(r), c)
 	if err := h.serve(c); err != nil {
 		h.echo.HTTPErrorHandler(err, c)
 	}
+	route := h.routeOf(c.Path())
 	h.echo.ReleaseContext(c)
+	return route
 }
 
 // identify believes the identity header only from a trusted proxy, and
