@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"photosync/admin"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -202,5 +205,38 @@ func BenchmarkWrap(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, r)
+	}
+}
+
+// TestWrapConcurrentSeries: requests arriving together on routes and with
+// statuses never seen before each count once, in their own series.
+func TestWrapConcurrentSeries(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	routes := []string{"photo", "userphoto", "graph"}
+	codes := []int{http.StatusOK, http.StatusNotModified, http.StatusNotFound}
+	h := e.metrics.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		w.WriteHeader(codes[i%len(codes)])
+		return routes[i/len(codes)%len(routes)]
+	}))
+	const each = 20 // requests per route and code
+	var wg sync.WaitGroup
+	for i := range each * len(routes) * len(codes) {
+		wg.Go(func() {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/?i="+strconv.Itoa(i), nil))
+		})
+	}
+	wg.Wait()
+	_, body := e.do(t, "GET", "/metrics", "", "")
+	for _, route := range routes {
+		for _, code := range codes {
+			want := fmt.Sprintf(`photosync_http_requests_total{code="%d",route="%s"} %d`, code, route, each)
+			if !strings.Contains(string(body), "\n"+want+"\n") {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+		if want := fmt.Sprintf(`photosync_http_request_duration_seconds_count{route="%s"} %d`, route, each*len(codes)); !strings.Contains(string(body), "\n"+want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
