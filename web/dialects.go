@@ -91,7 +91,7 @@ func pathParam(c echo.Context, name string) (string, error) {
 			return "", err
 		}
 	}
-	if strings.ContainsAny(param, `/\`) {
+	if containsEither(param, '/', '\\') {
 		return "", errNotPhotoPath
 	}
 	return param, nil
