@@ -2,9 +2,11 @@ package admin
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +39,7 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg:    prometheus.NewRegistry(),
-		routes: &routeTable{byName: map[string]*routeMetrics{}},
+		routes: newRouteTable(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "photosync_http_requests_total",
 			Help: "Requests to the photo listener, by route and status.",
@@ -189,25 +191,38 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(prometheus.Gatherers{m.process, m.reg}, promhttp.HandlerOpts{})
 }
 
-// Wrap counts and times each request h answers by route and status. route names the
-// route a request takes (the web face's Handler.Route): a fixed set of
-// names, never the path, so that no owner's address becomes a label.
-func (m *Metrics) Wrap(h http.Handler, route func(*http.Request) string) http.Handler {
-	if route == nil {
-		panic("admin: Wrap needs a route func")
+// A RouteServer serves requests and names the route each one took (the web
+// face's Handler): a fixed set of names, never the path, so that no
+// owner's address becomes a label. It names the route from the routing
+// that served the request, so counting costs no second look-up.
+type RouteServer interface {
+	ServeRoute(w http.ResponseWriter, r *http.Request) (route string)
+}
+
+// RouteServerFunc adapts a function to a RouteServer.
+type RouteServerFunc func(w http.ResponseWriter, r *http.Request) string
+
+// ServeRoute calls f.
+func (f RouteServerFunc) ServeRoute(w http.ResponseWriter, r *http.Request) string { return f(w, r) }
+
+// Wrap counts and times each request h answers by the route h names and
+// the status it wrote (200 when none was).
+func (m *Metrics) Wrap(h RouteServer) http.Handler {
+	if h == nil {
+		panic("admin: Wrap needs a handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Named before serving: the handler may change the request.
-		rm := m.route(route(r))
 		start := time.Now()
 		sw := writers.Get().(*statusWriter)
 		sw.ResponseWriter, sw.code, sw.wroteHeader = w, http.StatusOK, false
-		h.ServeHTTP(sw, r)
+		name := h.ServeRoute(sw, r)
+		elapsed := time.Since(start)
 		code := sw.code
 		sw.ResponseWriter = nil
 		writers.Put(sw)
+		rm := m.route(name)
 		rm.counter(m, code).Inc()
-		rm.duration.Observe(time.Since(start).Seconds())
+		rm.duration.Observe(elapsed.Seconds())
 	})
 }
 
@@ -220,49 +235,62 @@ var writers = sync.Pool{New: func() any { return new(statusWriter) }}
 type routeMetrics struct {
 	name     string
 	duration prometheus.Observer
-	mu       sync.RWMutex
-	byCode   map[int]prometheus.Counter
+	mu       sync.Mutex // serialises the copies of byCode
+	byCode   atomic.Pointer[map[int]prometheus.Counter]
 }
 
 // route returns name's series, made on first use. Names come from a fixed
 // set (the route table), so the map stays small.
 func (m *Metrics) route(name string) *routeMetrics {
 	t := m.routes
-	t.mu.RLock()
-	rm := t.byName[name]
-	t.mu.RUnlock()
-	if rm != nil {
+	if rm := (*t.byName.Load())[name]; rm != nil {
 		return rm
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if rm = t.byName[name]; rm == nil {
-		rm = &routeMetrics{name: name, duration: m.duration.WithLabelValues(name), byCode: map[int]prometheus.Counter{}}
-		t.byName[name] = rm
+	cur := *t.byName.Load()
+	if rm := cur[name]; rm != nil {
+		return rm
 	}
+	rm := &routeMetrics{name: name, duration: m.duration.WithLabelValues(name)}
+	rm.byCode.Store(&map[int]prometheus.Counter{})
+	next := maps.Clone(cur)
+	next[name] = rm
+	t.byName.Store(&next)
 	return rm
 }
 
-// routeTable maps a route's name to its series.
+// routeTable maps a route's name to its series. Requests read the map
+// without a lock, since even a read lock is a write to memory that every
+// core shares, on every request; a new route copies it.
 type routeTable struct {
-	mu     sync.RWMutex
-	byName map[string]*routeMetrics
+	mu     sync.Mutex // serialises the copies
+	byName atomic.Pointer[map[string]*routeMetrics]
 }
 
-// counter returns the request counter of this route and status code.
+func newRouteTable() *routeTable {
+	t := new(routeTable)
+	t.byName.Store(&map[string]*routeMetrics{})
+	return t
+}
+
+// counter returns the request counter of this route and status code. Like
+// the route table, it is read without a lock and copied for a new code;
+// codes are few.
 func (rm *routeMetrics) counter(m *Metrics, code int) prometheus.Counter {
-	rm.mu.RLock()
-	c := rm.byCode[code]
-	rm.mu.RUnlock()
-	if c != nil {
+	if c := (*rm.byCode.Load())[code]; c != nil {
 		return c
 	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if c = rm.byCode[code]; c == nil {
-		c = m.requests.WithLabelValues(rm.name, strconv.Itoa(code))
-		rm.byCode[code] = c
+	cur := *rm.byCode.Load()
+	if c := cur[code]; c != nil {
+		return c
 	}
+	c := m.requests.WithLabelValues(rm.name, strconv.Itoa(code))
+	next := maps.Clone(cur)
+	next[code] = c
+	rm.byCode.Store(&next)
 	return c
 }
 

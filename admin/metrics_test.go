@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"photosync/admin"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -28,7 +31,10 @@ func TestMetricsNames(t *testing.T) {
 	if _, err := e.engine.Photo(context.Background(), "adele.vance@contoso.com", "HR96x96", "adele.vance@contoso.com"); err != nil {
 		t.Fatal(err)
 	}
-	photos := e.metrics.Wrap(http.NotFoundHandler(), func(*http.Request) string { return "photo" })
+	photos := e.metrics.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
+		http.NotFound(w, r)
+		return "photo"
+	}))
 	photos.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/photos/x", nil))
 	tr := e.metrics.Transport(roundTrip(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: http.StatusNotModified, Body: http.NoBody}, nil
@@ -74,20 +80,11 @@ func TestMetricsNames(t *testing.T) {
 	}
 }
 
-// TestWrapLabelsByRoute: the route label is what the route func names, and
-// the code is the status written (200 when none was).
+// TestWrapLabelsByRoute: the route label is what the handler names as it
+// serves, and the code is the status written (200 when none was).
 func TestWrapLabelsByRoute(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	route := func(r *http.Request) string {
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/EWS/"):
-			return "ews"
-		case strings.HasPrefix(r.URL.Path, "/users/"):
-			return "graph"
-		}
-		return "upstream"
-	}
-	h := e.metrics.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := e.metrics.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
 		switch r.URL.Path {
 		case "/users/x/photo/$value":
 			w.WriteHeader(http.StatusNotFound)
@@ -95,7 +92,14 @@ func TestWrapLabelsByRoute(t *testing.T) {
 		case "/app":
 			_, _ = w.Write([]byte("implicit 200"))
 		}
-	}), route)
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/EWS/"):
+			return "ews"
+		case strings.HasPrefix(r.URL.Path, "/users/"):
+			return "graph"
+		}
+		return "upstream"
+	}))
 	tests := []struct {
 		path string
 		want string
@@ -162,7 +166,10 @@ func TestMetricsPassPromtoolLint(t *testing.T) {
 	e.metrics.ExportBuild("dev", "", "go1.26.0")
 	e.metrics.ExportBackoff(func() map[string]int { return map[string]int{"exchange": 0} })
 	e.metrics.ExportMemory(func() int64 { return 0 }, func() int { return 0 })
-	photos := e.metrics.Wrap(http.NotFoundHandler(), func(*http.Request) string { return "photo" })
+	photos := e.metrics.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
+		http.NotFound(w, r)
+		return "photo"
+	}))
 	photos.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/photos/x", nil))
 	tr := e.metrics.Transport(roundTrip(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
@@ -189,11 +196,47 @@ func (d *discardWriter) WriteHeader(int)             {}
 func BenchmarkWrap(b *testing.B) {
 	m := admin.NewMetrics()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	h := m.Wrap(ok, func(*http.Request) string { return "photo" })
+	h := m.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
+		ok.ServeHTTP(w, r)
+		return "photo"
+	}))
 	w := &discardWriter{h: http.Header{}}
 	r := httptest.NewRequest(http.MethodGet, "/photos/adele.vance@contoso.com", nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, r)
+	}
+}
+
+// TestWrapConcurrentSeries: requests arriving together on routes and with
+// statuses never seen before each count once, in their own series.
+func TestWrapConcurrentSeries(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	routes := []string{"photo", "userphoto", "graph"}
+	codes := []int{http.StatusOK, http.StatusNotModified, http.StatusNotFound}
+	h := e.metrics.Wrap(admin.RouteServerFunc(func(w http.ResponseWriter, r *http.Request) string {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		w.WriteHeader(codes[i%len(codes)])
+		return routes[i/len(codes)%len(routes)]
+	}))
+	const each = 20 // requests per route and code
+	var wg sync.WaitGroup
+	for i := range each * len(routes) * len(codes) {
+		wg.Go(func() {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/?i="+strconv.Itoa(i), nil))
+		})
+	}
+	wg.Wait()
+	_, body := e.do(t, "GET", "/metrics", "", "")
+	for _, route := range routes {
+		for _, code := range codes {
+			want := fmt.Sprintf(`photosync_http_requests_total{code="%d",route="%s"} %d`, code, route, each)
+			if !strings.Contains(string(body), "\n"+want+"\n") {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+		if want := fmt.Sprintf(`photosync_http_request_duration_seconds_count{route="%s"} %d`, route, each*len(codes)); !strings.Contains(string(body), "\n"+want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/patrickmn/go-cache"
 )
@@ -51,13 +50,14 @@ type HotOptions struct {
 // bytes and strings plus a fixed overhead; when a new record does not fit,
 // the oldest cached ones are dropped (FIFO).
 //
-// A cache hit takes no lock of Hot's own and does not allocate or copy: the
-// record comes back as stored, so callers must not modify its Body.
+// A cache hit takes a read lock, does not read the clock beyond Now once,
+// and does not allocate or copy: the record comes back as stored, so
+// callers must not modify its Body.
 type Hot struct {
 	backing Store
 	max     int64
 	now     func() time.Time
-	c       *cache.Cache // key string → *hotEntry; answers hits
+	c       *cache.Cache // key string → *hotEntry; drops what expires
 	// locks serialise, per key, a write or a fill with its cache update,
 	// so an older record cannot overwrite a newer one in the cache. A lock
 	// is one key's only: a Get of one person never waits for the write of
@@ -72,9 +72,9 @@ type Hot struct {
 	stop   context.CancelFunc
 	notify chan struct{} // closed when the listener ended
 
-	mu      sync.Mutex // guards the accounting below, never held during I/O
+	mu      sync.RWMutex // guards the accounting below, never held during I/O
 	bytes   int64
-	entries map[string]*hotEntry // what c holds or is about to drop
+	entries map[string]*hotEntry // what c holds or is about to drop; answers hits
 	fifo    list.List            // of *hotEntry, oldest first
 }
 
@@ -251,31 +251,35 @@ func (h *Hot) Close() error {
 // Bytes returns how many bytes the cache accounts for now; never more than
 // maxBytes.
 func (h *Hot) Bytes() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return h.bytes
 }
 
 // Len returns how many records the cache holds now.
 func (h *Hot) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return len(h.entries)
 }
 
 // cached returns the cached record for key if its timer is alive at now.
 //
-// It builds the lookup string over a stack buffer with unsafe.String
-// instead of allocating one: go-cache's Get only reads it for a map lookup
-// and keeps nothing, and buf is not modified while the string is in use.
+// It reads entries rather than go-cache, whose Get reads the clock on every
+// hit for an expiry the timer check below makes anyway. The two hold the
+// same entries whenever no call changing them is under way: add unlinks
+// what it replaces or evicts before go-cache drops it, and whatever go-cache
+// drops (its sweep, a Delete) goes through evicted before that returns.
+// Looking a map up with string(k) of a byte slice does not allocate.
 func (h *Hot) cached(key Key) (Record, bool) {
 	var buf [hotKeyBuf]byte
 	k := appendKey(buf[:0], key)
-	v, ok := h.c.Get(unsafe.String(unsafe.SliceData(k), len(k)))
-	if !ok {
+	h.mu.RLock()
+	e := h.entries[string(k)]
+	h.mu.RUnlock()
+	if e == nil {
 		return Record{}, false
 	}
-	e := v.(*hotEntry)
 	now := h.now()
 	if !e.rec.Timer.Alive(now) {
 		return Record{}, false

@@ -48,7 +48,7 @@ func (h *Handler) ews(c echo.Context) error {
 		r.Header.Set("If-None-Match", quoteETags(inm))
 	}
 	ctx := r.Context()
-	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
+	p, err := h.engine.Photo(ctx, owner, size, h.viewer(c))
 	hdr := c.Response().Header()
 	if errors.Is(err, psync.ErrNoPhoto) {
 		hdr.Set("Cache-Control", "no-cache")
@@ -91,7 +91,7 @@ func pathParam(c echo.Context, name string) (string, error) {
 			return "", err
 		}
 	}
-	if strings.ContainsAny(param, `/\`) {
+	if containsEither(param, '/', '\\') {
 		return "", errNotPhotoPath
 	}
 	return param, nil

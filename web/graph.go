@@ -145,7 +145,7 @@ func (h *Handler) graphPhoto(c echo.Context, me bool) (psync.Photo, string, erro
 		return psync.Photo{}, "", err
 	}
 	ctx := c.Request().Context()
-	p, err := h.engine.Photo(ctx, owner, size, ViewerFrom(ctx))
+	p, err := h.engine.Photo(ctx, owner, size, h.viewer(c))
 	if errors.Is(err, psync.ErrNoPhoto) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		return p, owner, errGraphNoPhoto

@@ -306,3 +306,42 @@ func TestRequestIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryEscapes: the size parameter is read by hand on the hit path; an
+// escaped value, an escaped key and a plus sign mean what url.ParseQuery
+// says they mean.
+func TestQueryEscapes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	etags := map[string]string{}
+	for _, size := range []string{"HR48x48", "HR96x96"} {
+		resp, _ := e.ownPhoto(t, adele, size)
+		etags[size] = resp.Header.Get("ETag")
+	}
+	tests := []struct {
+		name, query string
+		status      int
+		size        string // whose ETag the answer carries, on 200
+	}{
+		{"plain", "size=HR48x48", http.StatusOK, "HR48x48"},
+		{"escaped value", "size=HR%34%38x48", http.StatusOK, "HR48x48"},
+		{"escaped key", "%73ize=HR48x48", http.StatusOK, "HR48x48"},
+		{"escaped key after another", "a=1&%73ize=HR48x48", http.StatusOK, "HR48x48"},
+		{"plus in the key", "si+ze=HR48x48", http.StatusOK, "HR96x96"}, // not size: the default
+		{"plus in the value", "size=HR48x48+", http.StatusBadRequest, ""},
+		{"bad escape", "size=HR48%zz", http.StatusBadRequest, ""},
+		{"first of two", "size=HR48x48&size=HR96x96", http.StatusOK, "HR48x48"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.get(t, "/photos/"+adele+"?"+tt.query, proxy, "")
+			if body := readAll(t, resp); resp.StatusCode != tt.status {
+				t.Fatalf("%d (%q), want %d", resp.StatusCode, body, tt.status)
+			}
+			if tt.status == http.StatusOK {
+				if got := resp.Header.Get("ETag"); got != etags[tt.size] {
+					t.Errorf("ETag %s, want %s's %s", got, tt.size, etags[tt.size])
+				}
+			}
+		})
+	}
+}

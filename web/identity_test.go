@@ -80,3 +80,39 @@ func TestIdentityNotAnAddress(t *testing.T) {
 		t.Errorf("the warning repeats the value:\n%s", out)
 	}
 }
+
+// TestIdentityNoTrustedProxy: with no trusted proxy configured, nobody's
+// identity header is believed, wherever it comes from: the owner's own
+// header pulls nothing (the trigger is the owner's), and the routes for the
+// signed-in answer as for the anonymous. The same requests with the proxy
+// trusted do see the viewer.
+func TestIdentityNoTrustedProxy(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		t.Run(map[bool]string{false: "none trusted", true: "proxy trusted"}[trusted], func(t *testing.T) {
+			e := newEnv(t, envOptions{web: func(o *web.Options) {
+				if !trusted {
+					o.TrustedProxies = nil
+				}
+			}})
+			wantPhoto, wantSignedIn, wantPulls := http.StatusNotFound, http.StatusUnauthorized, 0
+			if trusted {
+				wantPhoto, wantSignedIn, wantPulls = http.StatusOK, http.StatusOK, 2
+			}
+			for _, tt := range []struct {
+				target string
+				status int
+			}{
+				{"/photos/" + adele, wantPhoto},
+				{"/v1.0/me/photo/$value", wantSignedIn},
+			} {
+				resp := e.get(t, tt.target, proxy, adele)
+				if body := readAll(t, resp); resp.StatusCode != tt.status {
+					t.Errorf("%s: %d (%q), want %d", tt.target, resp.StatusCode, body, tt.status)
+				}
+			}
+			if n := e.photoCalls(); n != wantPulls {
+				t.Errorf("%d pulls, want %d", n, wantPulls)
+			}
+		})
+	}
+}

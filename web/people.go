@@ -38,7 +38,7 @@ func photoURL(email, size string) string {
 // people serves the people page: a card per Person, its photo from
 // userphoto.aspx at the density the screen wants.
 func (h *Handler) people(c echo.Context) error {
-	viewer := ViewerFrom(c.Request().Context())
+	viewer := h.viewer(c)
 	cards := make([]card, len(h.opts.People))
 	for i, p := range h.opts.People {
 		cards[i] = card{Person: p, Src: photoURL(p.Email, cardSizes[0].size), Self: p.Email == viewer}

@@ -55,21 +55,8 @@ func (h *Handler) routes() []route {
 	return rs
 }
 
-// Route names the route r takes, for the request metrics: a name from the
-// table above (also when the method is wrong for it), "upstream" for a
-// request passed to the application in sidecar mode, "other" for anything
-// else. It routes r as ServeHTTP does, without serving it; it does not
-// allocate.
-func (h *Handler) Route(r *http.Request) string {
-	c := h.echo.AcquireContext()
-	defer h.echo.ReleaseContext(c)
-	c.Reset(r, nil)
-	h.echo.Router().Find(r.Method, echo.GetPath(r), c)
-	return h.routeOf(c.Path())
-}
-
-// routeOf is Route for a request Echo has routed already to path, its
-// route's path in Echo's syntax.
+// routeOf names the route of a request Echo has routed to path, its
+// route's path in Echo's syntax (see ServeRoute).
 func (h *Handler) routeOf(path string) string {
 	if name, ok := h.names[path]; ok {
 		return name

@@ -163,7 +163,7 @@ func buildOn(ctx context.Context, cfg configs.Config, s *storage, log *slog.Logg
 	}
 	metrics.ExportBackoff(func() map[string]int { return backedOff(eopts.Sources) })
 	h := web.New(engine, wopts)
-	return &app{handler: metrics.Wrap(h, h.Route), store: s.backing, engine: engine, metrics: metrics, ready: s.ready, sources: eopts.Sources}, nil
+	return &app{handler: metrics.Wrap(h), store: s.backing, engine: engine, metrics: metrics, ready: s.ready, sources: eopts.Sources}, nil
 }
 
 // engineOptions is the engine's part of cfg, without the store and sources.
