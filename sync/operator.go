@@ -305,6 +305,10 @@ func (c *WarmCounts) add(o RefreshOutcome) {
 // counts so far and ctx's error, when ctx ends; otherwise it returns the
 // first error that stopped a refresh before it reached the master (a store
 // failure), with every photo counted.
+// storeWaits is, per pull slot of a warm, how many pulled photos may be
+// waiting for the store at once.
+const storeWaits = 8
+
 func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (WarmCounts, error) {
 	sizes := opts.Sizes
 	if len(sizes) == 0 {
@@ -319,11 +323,12 @@ func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (W
 		counts   = WarmCounts{Total: len(owners) * len(sizes)}
 		firstErr error
 	)
-	// n pulls ask the sources at once; as many more may be waiting for the
-	// store to take what they pulled, so a commit and its sync to disk do
-	// not hold a pull's place.
+	// n pulls ask the sources at once; up to storeWaits times as many more
+	// may be waiting for the store to take what they pulled (each holding
+	// one photo), so a commit and its sync to disk never hold a pull's
+	// place: the store batches while the pulls go at the master's pace.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2 * n)
+	g.SetLimit((1 + storeWaits) * n)
 	pulls := make(chan struct{}, n)
 	for _, owner := range owners {
 		for _, size := range sizes {
