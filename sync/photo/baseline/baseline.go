@@ -327,8 +327,10 @@ type huffman struct {
 	// skip serves Check, which needs no coefficient's value: for each
 	// fastBits prefix, the bits of a code and the extra bits after it,
 	// when they fit (<<8), and what the symbol does (skipEOB, skipZRL,
-	// else how far it moves along the block); 0 when they do not fit.
-	skip    [1 << fastBits]uint16
+	// else how far it moves along the block); 0 when they do not fit. An
+	// AC coefficient's entry also says, in its upper half (skipPair), what
+	// the symbol after it is, when both fit: two symbols for one lookup.
+	skip    [1 << fastBits]uint32
 	maxCode [17]int32 // largest code of each length, -1 for none
 	valPtr  [17]int32 // index in vals of each length's first code, less that code
 	vals    [256]uint8
@@ -338,8 +340,9 @@ const (
 	lookBits = 9
 	fastBits = 11
 
-	skipEOB = 1 << 6
-	skipZRL = 1 << 5
+	skipEOB  = 1 << 6
+	skipZRL  = 1 << 5
+	skipPair = 1 << 31 // bits 16-22: the second symbol's what, 24-28: both symbols' bits
 )
 
 // build makes t from DHT's counts per code length and values (T.81 C.2),
@@ -385,13 +388,39 @@ func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
 		}
 		code <<= 1
 	}
+	if !dc {
+		t.pairSkips()
+	}
 	return nil
+}
+
+// pairSkips adds to each AC coefficient's skip entry the symbol that
+// follows it, when the bits left of the prefix hold that whole symbol:
+// the entry of the prefix shifted past the first symbol is the second's,
+// and is decided by those bits alone when its length fits in them. A zero
+// run of 16 is left for a lookup of its own.
+func (t *huffman) pairSkips() {
+	for p, e := range t.skip {
+		if e == 0 || e&(skipEOB|skipZRL) != 0 {
+			continue
+		}
+		t1 := int(e >> 8 & 31)
+		if t1 >= fastBits {
+			continue
+		}
+		e2 := t.skip[(p<<t1)&(1<<fastBits-1)]
+		t2 := int(e2 >> 8 & 31)
+		if e2 == 0 || e2&skipZRL != 0 || t2 > fastBits-t1 {
+			continue
+		}
+		t.skip[p] = e | skipPair | (e2&0x7F)<<16 | uint32(t1+t2)<<24
+	}
 }
 
 // skipEntry is huffman.skip's entry for the symbol v coded in l bits: 0
 // when the code and the bits after it do not fit in fastBits, or the
 // symbol is one the walk refuses (those go the slow way, to its errors).
-func skipEntry(v uint8, l int, dc bool) uint16 {
+func skipEntry(v uint8, l int, dc bool) uint32 {
 	run, size := int(v>>4), int(v&15)
 	total, what := l, 0
 	switch {
@@ -409,7 +438,7 @@ func skipEntry(v uint8, l int, dc bool) uint16 {
 	if total > fastBits {
 		return 0
 	}
-	return uint16(total)<<8 | uint16(what)
+	return uint32(total)<<8 | uint32(what)
 }
 
 var errData = unsupported("entropy-coded data does not decode")
@@ -512,9 +541,9 @@ func (r *reader) skipBlock(dc, ac *huffman) error {
 	if r.n < 32 {
 		r.fill()
 	}
-	if e := dc.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8) <= r.n {
-		r.acc <<= e >> 8
-		r.n -= int(e >> 8)
+	if e := dc.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= r.n {
+		r.acc <<= e >> 8 & 31
+		r.n -= int(e >> 8 & 31)
 	} else {
 		s, err := r.decode(dc)
 		if err != nil {
@@ -533,21 +562,38 @@ func (r *reader) skipBlock(dc, ac *huffman) error {
 		if r.n < 32 {
 			r.fill()
 		}
-		if e := ac.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8) <= r.n {
-			r.acc <<= e >> 8
-			r.n -= int(e >> 8)
+		if e := ac.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= r.n {
 			switch {
 			case e&skipEOB != 0:
+				r.acc <<= e >> 8 & 31
+				r.n -= int(e >> 8 & 31)
 				return nil
 			case e&skipZRL != 0:
+				r.acc <<= e >> 8 & 31
+				r.n -= int(e >> 8 & 31)
 				if k += 16; k > 63 {
 					return errData
 				}
-			default:
-				if k += int(e & 31); k > 64 {
+				continue
+			}
+			if k += int(e & 31); k > 64 {
+				return errData
+			}
+			// The second symbol is this block's only if the first did
+			// not end it.
+			if both := int(e >> 24 & 31); e&skipPair != 0 && k < 64 && both <= r.n {
+				r.acc <<= both
+				r.n -= both
+				if e&(skipEOB<<16) != 0 {
+					return nil
+				}
+				if k += int(e >> 16 & 31); k > 64 {
 					return errData
 				}
+				continue
 			}
+			r.acc <<= e >> 8 & 31
+			r.n -= int(e >> 8 & 31)
 			continue
 		}
 		rs, err := r.decode(ac)
