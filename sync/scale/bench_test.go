@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"os"
 	"testing"
 
 	"photosync/sync/photo"
@@ -53,8 +54,22 @@ func BenchmarkDerive(b *testing.B) {
 // 1/4, HR240 a 1/2, the three larger the whole picture), then each is
 // scaled and encoded from those planes. Compare its ns/op with the CPU
 // vipsthumbnail spends on the same eight.
+//
+// PHOTOSYNC_BENCH_MASTER names a JPEG to use instead of the drawn one:
+// bench/run gives it the master copy photosync served, the file it hands
+// vipsthumbnail too.
 func BenchmarkDeriveAllEight(b *testing.B) {
 	src := masterJPEG(b)
+	if f := os.Getenv("PHOTOSYNC_BENCH_MASTER"); f != "" {
+		var err error
+		if src, err = os.ReadFile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(src))
+	if err != nil {
+		b.Fatal(err)
+	}
 	dec := photo.NewDecoder(photo.Limits{})
 	sizes := photo.Sizes[:len(photo.Sizes)-1]
 	b.ReportAllocs()
@@ -73,8 +88,8 @@ func BenchmarkDeriveAllEight(b *testing.B) {
 				releases = append(releases, release)
 				pic, decoded[eighths] = p, p
 			}
-			w, h := Box(648, 648, n)
-			if _, _, err := To(pic, "jpeg", w, h, 85); err != nil {
+			w, h := Box(cfg.Width, cfg.Height, n)
+			if _, _, err := To(pic, "jpeg", w, h, 85); err != nil { // bench/run's vipsthumbnail uses Q=85 too
 				b.Fatal(err)
 			}
 		}
