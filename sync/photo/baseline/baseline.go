@@ -544,19 +544,8 @@ func (r *reader) skipBlock(dc, ac *huffman) error {
 	if e := dc.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= r.n {
 		r.acc <<= e >> 8 & 31
 		r.n -= int(e >> 8 & 31)
-	} else {
-		s, err := r.decode(dc)
-		if err != nil {
-			return err
-		}
-		if s > 11 {
-			return errData
-		}
-		if s > 0 {
-			if _, err := r.receive(int(s)); err != nil {
-				return err
-			}
-		}
+	} else if _, err := r.dcDiff(dc); err != nil {
+		return err
 	}
 	for k := 1; k < 64; {
 		if r.n < 32 {
@@ -596,32 +585,58 @@ func (r *reader) skipBlock(dc, ac *huffman) error {
 			r.n -= int(e >> 8 & 31)
 			continue
 		}
-		rs, err := r.decode(ac)
-		if err != nil {
+		next, _, _, end, err := r.acSymbol(ac, k)
+		if end || err != nil {
 			return err
 		}
-		run, size := int(rs>>4), int(rs&15)
-		if size == 0 {
-			if run == 0 {
-				return nil
-			}
-			if run != 15 {
-				return errData
-			}
-			if k += 16; k > 63 {
-				return errData
-			}
-			continue
-		}
-		if k += run; k > 63 || size > 10 {
-			return errData
-		}
-		if _, err := r.receive(size); err != nil {
-			return err
-		}
-		k++
+		k = next
 	}
 	return nil
+}
+
+// dcDiff reads a block's DC difference (T.81 F.2.2.1).
+func (r *reader) dcDiff(t *huffman) (int32, error) {
+	s, err := r.decode(t)
+	switch {
+	case err != nil:
+		return 0, err
+	case s > 11:
+		return 0, errData
+	case s == 0:
+		return 0, nil
+	}
+	return r.receive(int(s))
+}
+
+// acSymbol reads the AC symbol of a block at zig-zag index k (T.81
+// F.2.2.2): the block's end, a run of 16 zeros (at is -1), or the
+// coefficient at index at, with its value; next is where the block goes
+// on. A run past the block, a size over 10 and a size-0 symbol other than
+// those two are refused.
+func (r *reader) acSymbol(t *huffman, k int) (next, at int, v int32, end bool, err error) {
+	rs, err := r.decode(t)
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	run, size := int(rs>>4), int(rs&15)
+	switch {
+	case size == 0 && run == 0:
+		return 0, 0, 0, true, nil
+	case size == 0 && run == 15:
+		if k += 16; k > 63 {
+			return 0, 0, 0, false, errData
+		}
+		return k, -1, 0, false, nil
+	case size == 0:
+		return 0, 0, 0, false, errData
+	}
+	if k += run; k > 63 || size > 10 {
+		return 0, 0, 0, false, errData
+	}
+	if v, err = r.receive(size); err != nil {
+		return 0, 0, 0, false, err
+	}
+	return k + 1, k, v, false, nil
 }
 
 // zigzag maps a coefficient's zig-zag index to its place in the 8×8 block.
@@ -682,21 +697,14 @@ func (f *file) walk(planes []plane, n int) error {
 					}
 					clear(coef[:n*n])
 					flat := true // no coefficient kept but DC
-					s, err := r.decode(dc)
+					d, err := r.dcDiff(dc)
 					if err != nil {
 						return err
 					}
-					if s > 11 {
-						return errData
-					}
-					if s > 0 {
-						d, err := r.receive(int(s))
-						if err != nil {
-							return err
-						}
-						pred[ci] += d
-					}
+					pred[ci] += d
 					coef[0] = pred[ci] * q[0]
+					// acSymbol's steps, written out: this loop runs for
+					// every coefficient of a decode, and the call costs 12%.
 					for k := 1; k < 64; {
 						rs, err := r.decode(ac)
 						if err != nil {
@@ -710,14 +718,12 @@ func (f *file) walk(planes []plane, n int) error {
 							if run != 15 {
 								return errData
 							}
-							k += 16
-							if k > 63 {
+							if k += 16; k > 63 {
 								return errData
 							}
 							continue
 						}
-						k += run
-						if k > 63 || size > 10 {
+						if k += run; k > 63 || size > 10 {
 							return errData
 						}
 						v, err := r.receive(size)
