@@ -114,7 +114,8 @@ func (d *Decoder) DecodeReduced(ctx context.Context, b []byte, eighths int) (Ima
 
 // Reduction is the smallest scale, in eighths, at which DecodeReduced
 // may decode the image b on its way to fitting within n×n: the reduced
-// picture stays a quarter larger than the fitted one at least, so the
+// picture stays a quarter larger than the fitted one at least (half
+// again at 1/8), so the
 // scaler's Catmull-Rom has that much left to smooth what the reduced
 // inverse DCT's sharp cut-off leaves at edges (HR240x240 from a 3/8
 // decode of 648×648, 243 pixels, rings: 37 of 255 at worst against
@@ -127,7 +128,11 @@ func Reduction(b []byte, n int) int {
 	}
 	w, h := fitBox(hd.Width, hd.Height, n)
 	for eighths := 1; eighths <= baseline.MaxEighths; eighths++ {
-		if rw, rh := baseline.Size(hd.Width, hd.Height, eighths); 4*rw >= 5*w && 4*rh >= 5*h {
+		rw, rh := baseline.Size(hd.Width, hd.Height, eighths)
+		// 1/8 keeps each block's mean only, a box filter 8 pixels wide: it
+		// needs half again for Catmull-Rom to hide its steps (HR48x48 from
+		// 63 pixels, 1/8 of 500: worst 36).
+		if eighths == 1 && 2*rw >= 3*w && 2*rh >= 3*h || eighths > 1 && 4*rw >= 5*w && 4*rh >= 5*h {
 			return eighths
 		}
 	}

@@ -13,13 +13,17 @@ import (
 )
 
 // masterJPEG is a 648×648 photo-like JPEG: smooth gradients and an edge.
-func masterJPEG(tb testing.TB) []byte {
+func masterJPEG(tb testing.TB) []byte { return masterJPEGSized(tb, 648) }
+
+// masterJPEGSized is masterJPEG drawn at s×s.
+func masterJPEGSized(tb testing.TB, s int) []byte {
 	tb.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 648, 648))
-	for y := range 648 {
-		for x := range 648 {
-			c := color.RGBA{R: uint8(x * 255 / 648), G: uint8(y * 255 / 648), B: 128, A: 255}
-			if (x-324)*(x-324)+(y-250)*(y-250) < 120*120 {
+	img := image.NewRGBA(image.Rect(0, 0, s, s))
+	cx, cy, r := s/2, s*250/648, s*120/648
+	for y := range s {
+		for x := range s {
+			c := color.RGBA{R: uint8(x * 255 / s), G: uint8(y * 255 / s), B: 128, A: 255}
+			if (x-cx)*(x-cx)+(y-cy)*(y-cy) < r*r {
 				c = color.RGBA{R: 240, G: 220, B: 200, A: 255}
 			}
 			img.Set(x, y, c)

@@ -58,7 +58,15 @@ func TestScaleKeepsAspectAndFormat(t *testing.T) {
 // viewer would see: the result is compared with x/image/draw's Catmull-Rom
 // over the whole reduction of the decoded picture, pixel by pixel.
 func TestShrinkKeepsThePicture(t *testing.T) {
-	master := masterJPEG(t)
+	// 648×648 is Exchange's largest size; 500×500, a master copy of
+	// another size, is where Reduction picks 3/8 (HR120x120 from 188).
+	for _, side := range []int{648, 500} {
+		t.Run(fmt.Sprint(side), func(t *testing.T) { testShrinkKeepsThePicture(t, side) })
+	}
+}
+
+func testShrinkKeepsThePicture(t *testing.T, side int) {
+	master := masterJPEGSized(t, side)
 	src, err := jpeg.Decode(bytes.NewReader(master))
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +76,9 @@ func TestShrinkKeepsThePicture(t *testing.T) {
 		t.Fatalf("the master copy decodes to %T, want *image.YCbCr", src)
 	}
 	for _, n := range []int{48, 64, 96, 120, 240, 360, 432, 504} {
+		if n >= side {
+			continue
+		}
 		direct := image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.CatmullRom.Scale(direct, direct.Bounds(), src, src.Bounds(), draw.Src, nil)
 		check := func(how string, planes image.Image) {
@@ -94,7 +105,7 @@ func TestShrinkKeepsThePicture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (648*eighths + 7) / 8; pic.Bounds().Dx() != want {
+		if want := (side*eighths + 7) / 8; pic.Bounds().Dx() != want {
 			t.Fatalf("%d px: decoded %v at %d/8", n, pic.Bounds(), eighths)
 		}
 		check(fmt.Sprintf("from a %d/8 decode", eighths), fitYCbCr(pic.(*image.YCbCr), n, n))
