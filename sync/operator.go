@@ -297,6 +297,10 @@ func (c *WarmCounts) add(o RefreshOutcome) {
 	}
 }
 
+// storeWaits is, per pull slot of a warm, how many pulled photos may be
+// waiting for the store at once.
+const storeWaits = 8
+
 // Warm refreshes every size in opts.Sizes of every owner, at most
 // opts.Concurrency at a time, respecting the timers unless opts.Force. A
 // pull that fails counts as failed and starts its error timer, which is the
@@ -305,10 +309,6 @@ func (c *WarmCounts) add(o RefreshOutcome) {
 // counts so far and ctx's error, when ctx ends; otherwise it returns the
 // first error that stopped a refresh before it reached the master (a store
 // failure), with every photo counted.
-// storeWaits is, per pull slot of a warm, how many pulled photos may be
-// waiting for the store at once.
-const storeWaits = 8
-
 func (e *Engine) Warm(ctx context.Context, owners []string, opts WarmOptions) (WarmCounts, error) {
 	sizes := opts.Sizes
 	if len(sizes) == 0 {
