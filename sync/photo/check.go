@@ -82,10 +82,10 @@ type Image struct {
 // Check returns b as one whole image within d's limits: a format browsers
 // show (Sniff), its header's width × height within MaxPixels, bytes after
 // the image's end cut off (so a stored photo is never also an HTML page or
-// a script), and the rest decoding in full, under the decode budget. A
-// baseline JPEG, what nearly every camera and Exchange writes, is checked
-// by decoding every block of its scan without making its pixels
-// (baseline.Check); any other image is decoded whole.
+// a script), and the rest proven to decode to its end. A baseline JPEG,
+// what nearly every camera and Exchange writes, is proven by reading every
+// block of its scan without making its pixels (baseline.Check); any other
+// image is decoded whole, under the decode budget.
 func (d *Decoder) Check(ctx context.Context, b []byte) (Image, error) {
 	img, _, release, err := d.decode(ctx, b, 0)
 	if err != nil {
@@ -113,45 +113,29 @@ func (d *Decoder) DecodeReduced(ctx context.Context, b []byte, eighths int) (Ima
 }
 
 // Reduction is the smallest scale, in eighths, at which DecodeReduced
-// may decode the image b on its way to fitting within n×n: the reduced
-// picture stays a quarter larger than the fitted one at least (half
-// again at 1/8), so the
-// scaler's Catmull-Rom has that much left to smooth what the reduced
-// inverse DCT's sharp cut-off leaves at edges (HR240x240 from a 3/8
-// decode of 648×648, 243 pixels, rings: 37 of 255 at worst against
-// Catmull-Rom over the whole picture). It is 8 (whole) when b is no
-// baseline JPEG or the fitted size is more than 4/8 ÷ 1.25 of it.
+// may decode the image b on its way to fitting within n×n, or 8 (whole)
+// when b is no baseline JPEG or no scale up to 4/8 leaves enough. Enough is
+// a quarter more than the fitted size on its longer side (so on both),
+// left for the scaler's Catmull-Rom to smooth what the reduced inverse
+// DCT's sharp cut-off leaves at edges: HR240x240 from a 3/8 decode of
+// 648×648, 243 pixels, rings at 37 of 255 at worst against Catmull-Rom over
+// the whole picture. A 1/8 decode keeps each block's mean only, a box 8
+// pixels wide, and needs half again: HR48x48 from 63 pixels, 1/8 of 500,
+// was 36 at worst.
 func Reduction(b []byte, n int) int {
 	hd, err := baseline.DecodeHeader(b)
 	if err != nil {
 		return 8
 	}
-	w, h := fitBox(hd.Width, hd.Height, n)
+	long := max(hd.Width, hd.Height)
+	fitted := min(n, long)
 	for eighths := 1; eighths <= baseline.MaxEighths; eighths++ {
-		rw, rh := baseline.Size(hd.Width, hd.Height, eighths)
-		// 1/8 keeps each block's mean only, a box filter 8 pixels wide: it
-		// needs half again for Catmull-Rom to hide its steps (HR48x48 from
-		// 63 pixels, 1/8 of 500: worst 36).
-		if eighths == 1 && 2*rw >= 3*w && 2*rh >= 3*h || eighths > 1 && 4*rw >= 5*w && 4*rh >= 5*h {
+		// long×eighths/8 ≥ fitted × 1.5 (at 1/8) or × 1.25, in integers.
+		if eighths == 1 && long >= 12*fitted || eighths > 1 && long*eighths >= 10*fitted {
 			return eighths
 		}
 	}
 	return 8
-}
-
-// fitBox is the size of a sw×sh image fitted within n×n, never enlarged
-// (scale.Box computes the same for the scaler).
-func fitBox(sw, sh, n int) (int, int) {
-	if sw <= n && sh <= n {
-		return sw, sh
-	}
-	if sw > sh {
-		return n, max(1, sh*n/sw)
-	}
-	if sh > sw {
-		return max(1, sw*n/sh), n
-	}
-	return n, n
 }
 
 // decode checks b and, unless eighths is 0 (a check only), decodes its
