@@ -37,8 +37,9 @@ func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrUnsupported}, args...)...)
 }
 
-// MaxEighths is the largest scale Decode reconstructs at, 4/8: beyond it a
-// reduced inverse DCT costs more than a whole decode by image/jpeg.
+// MaxEighths is the largest scale Decode reconstructs at, 4/8: larger
+// pictures are decoded whole by image/jpeg, whose fast 8-point inverse DCT
+// this package does not repeat.
 const MaxEighths = 4
 
 // Header is what the frame header says.
@@ -70,7 +71,7 @@ type file struct {
 	interleave bool
 }
 
-// Parse reads b's markers up to the start of its scan: the frame, the
+// parse reads b's markers up to the start of its scan: the frame, the
 // tables, the restart interval.
 func parse(b []byte) (*file, error) {
 	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
@@ -777,16 +778,11 @@ func DecodeHeader(b []byte) (Header, error) {
 func Size(w, h, eighths int) (int, int) { return (w*eighths + 7) / 8, (h*eighths + 7) / 8 }
 
 // Bytes is how many bytes of samples Decode holds for a picture with
-// header hd at eighths/8.
+// header hd at eighths/8: its planes, in whole MCUs.
 func Bytes(hd Header, eighths int) int64 {
-	f := file{hdr: hd}
-	return f.planeBytes(eighths)
-}
-
-func (f *file) planeBytes(eighths int) int64 {
 	n := int64(eighths)
 	mw, mh := int64(1), int64(1)
-	switch f.hdr.Ratio {
+	switch hd.Ratio {
 	case image.YCbCrSubsampleRatio422:
 		mw = 2
 	case image.YCbCrSubsampleRatio420:
@@ -794,9 +790,9 @@ func (f *file) planeBytes(eighths int) int64 {
 	case image.YCbCrSubsampleRatio440:
 		mh = 2
 	}
-	bw, bh := (int64(f.hdr.Width)+8*mw-1)/(8*mw), (int64(f.hdr.Height)+8*mh-1)/(8*mh)
+	bw, bh := (int64(hd.Width)+8*mw-1)/(8*mw), (int64(hd.Height)+8*mh-1)/(8*mh)
 	px := bw * bh * n * n // one chroma plane, or a grey picture's MCUs
-	if f.hdr.Components == 1 {
+	if hd.Components == 1 {
 		return px
 	}
 	return px * (mw*mh + 2)
@@ -859,7 +855,7 @@ func idct(dst []uint8, stride int, coef *[64]int32, n int, flat bool) {
 	}
 	const round = 1 << (2*idctBits - 1)
 	if n == 3 {
-		idctN(dst, stride, coef, 3)
+		idct3(dst, stride, coef)
 		return
 	}
 	if n == 2 {
@@ -907,9 +903,10 @@ var basis3 = func() (b [9]int64) {
 	return b
 }()
 
-// idctN is idct for n = 3, with the basis as a matrix: there is no
+// idct3 is idct for n = 3, with the basis as a matrix: there is no
 // butterfly worth having at three points.
-func idctN(dst []uint8, stride int, coef *[64]int32, n int) {
+func idct3(dst []uint8, stride int, coef *[64]int32) {
+	const n = 3
 	a := basis3[:]
 	var t [9]int64
 	for v := range n {
