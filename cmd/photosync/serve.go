@@ -91,15 +91,7 @@ func serve(ctx context.Context, cfg configs.Config, ln net.Listener, log *slog.L
 	cur.p.Store(&live{cfg: cfg, app: a, admin: adminHandler(ctx, cfg, a, log)})
 	defer func() { cur.p.Load().app.release() }()
 
-	srv := &http.Server{
-		Handler:           cur.handler(func(l *live) http.Handler { return l.app.handler }),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpServer(cfg, cur.handler(func(l *live) http.Handler { return l.app.handler }), log)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("photosync serving", "addr", ln.Addr().String(), "version", version)
@@ -164,6 +156,22 @@ func adminHandler(ctx context.Context, cfg configs.Config, a *app, log *slog.Log
 	})
 }
 
+// httpServer is the server of both listeners, the photos' and the
+// admin API's: bounded headers and reads, a write timeout a pull fits in
+// (photos.pull_timeout, plus time to send the answer), idle keep-alive
+// connections closed after two minutes, net/http's own lines in our log.
+func httpServer(cfg configs.Config, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // serveAdmin starts h, the admin API, on admin.listen, a listener of its
 // own, and returns its server (nil when admin.listen is empty). Serve
 // errors go to errc.
@@ -175,14 +183,7 @@ func serveAdmin(cfg configs.Config, h http.Handler, log *slog.Logger, errc chan<
 	if err != nil {
 		return nil, fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.Photos.PullTimeout.D() + 30*time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpServer(cfg, h, log)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("admin: %w", err)

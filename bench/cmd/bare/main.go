@@ -9,7 +9,7 @@
 // be unique per request: it is a fixed prefix and a counter, as photosync's
 // own ids are.
 //
-// It runs on an http.Server with serve's timeouts (cmd/photosync/serve.go),
+// It runs on an http.Server with serve's timeouts (httpServer in cmd/photosync/serve.go),
 // because they cost net/http work on every request: a read deadline for
 // the whole request and a write deadline, each a timer reset and a clock
 // read, where a server without them clears the deadlines instead. Without
