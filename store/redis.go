@@ -70,11 +70,20 @@ type Redis struct {
 	// one line and wake Notify, which then flushes its listener.
 	mu       sync.Mutex
 	state    redisState
+	back     time.Time // when Redis last came back after being down; guarded by mu
 	resync   chan struct{}
 	policyOK atomic.Bool // maxmemory-policy was read (or refused) once
 }
 
 type redisState uint8
+
+// redisDownGrace is how long after Redis came back a failed command does
+// not make it unreachable again. For a moment after Redis returns, go-redis'
+// pool keeps answering some commands with the dial error it cached (until
+// its background dial succeeds) while others already succeed on new
+// connections: without the grace the log said "unreachable" and "reachable
+// again" a dozen times within a second of one outage's end.
+const redisDownGrace = time.Second
 
 const (
 	redisUnknown redisState = iota
@@ -362,10 +371,18 @@ func (r *Redis) observe(err error, write bool) {
 		}
 		next = redisDown
 	}
+	now := time.Now()
 	r.mu.Lock()
 	prev := r.state
 	if next == redisUp && !write && prev == redisReadOnly {
 		next = prev // a read says nothing about writes
+	}
+	switch {
+	case next == redisUp && prev == redisDown:
+		r.back = now
+	case next == redisDown && prev == redisUp && now.Sub(r.back) < redisDownGrace:
+		r.mu.Unlock()
+		return
 	}
 	r.state = next
 	r.mu.Unlock()
