@@ -19,6 +19,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -117,20 +118,23 @@ func binary(t testing.TB, name string) string {
 	return ""
 }
 
-// freePort returns a loopback port that is free now, and whose Cluster bus
-// port (port+10000) is free too.
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port that is free now, and whose Cluster bus
+// port (port+10000) is free too, both below the kernel's ephemeral range
+// (32768 and up on Linux). A server killed by a test leaves its port with
+// clients dialling it; an ephemeral port can then be taken by one of those
+// very dials, which connects to itself (TCP's simultaneous open) and reads
+// its own PING back as a Redis that came back, or keep a restarted server
+// from binding. Ports from 10000 to 22767, and their bus ports up to 32767,
+// are never handed out as ephemeral ones.
+func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		p := 10000 + mrand.IntN(12768)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if p+10000 > 65535 {
 			continue
 		}
+		l.Close()
 		bus, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
 		if err != nil {
 			continue
@@ -138,7 +142,7 @@ func freePort(t testing.TB) int {
 		bus.Close()
 		return p
 	}
-	t.Fatal("no free loopback port")
+	t.Fatal("no free loopback port below the ephemeral range")
 	return 0
 }
 
@@ -152,7 +156,7 @@ func Start(t testing.TB, config ...string) *Server {
 func start(t testing.TB, bin string, ping bool, config ...string) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	port := freePort(t)
+	port := FreePort(t)
 	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir}
 	// A config naming "tls-port" gets the port for TLS and no plain TCP.
 	plain := fmt.Sprintf("port %d", port)
