@@ -144,38 +144,89 @@ func catmullRom(dst, src plane) {
 	}
 	tx, ty := catmullRomTaps(dst.w, src.w), catmullRomTaps(dst.h, src.h)
 	mid := make([]int16, dst.w*src.h)
-	const round = 1 << (weightBits - midBits - 1)
 	for y := range src.h {
-		row := src.pix[y*src.stride : y*src.stride+src.w]
-		out := mid[y*dst.w : y*dst.w+dst.w]
-		for x := range dst.w {
-			w := tx.w[x*tx.n : x*tx.n+tx.n]
-			s := row[tx.start[x] : tx.start[x]+tx.n]
-			var acc int32
-			for j, v := range s {
-				acc += w[j] * int32(v)
-			}
-			out[x] = int16((acc + round) >> (weightBits - midBits))
-		}
+		horizontal(mid[y*dst.w:y*dst.w+dst.w], src.pix[y*src.stride:y*src.stride+src.w], tx)
 	}
 	acc := make([]int32, dst.w)
-	const shift = weightBits + midBits
 	for y := range dst.h {
-		clear(acc)
-		w := ty.w[y*ty.n : y*ty.n+ty.n]
-		for j, wj := range w {
-			if wj == 0 {
-				continue
-			}
-			r := mid[(ty.start[y]+j)*dst.w : (ty.start[y]+j)*dst.w+dst.w]
-			for x, v := range r {
-				acc[x] += wj * int32(v)
-			}
+		vertical(dst.pix[y*dst.stride:y*dst.stride+dst.w], acc, mid, ty.start[y], ty.w[y*ty.n:y*ty.n+ty.n])
+	}
+}
+
+// horizontal is the first pass of catmullRom: each sample of out is row
+// filtered by its taps, kept with midBits of fraction. The taps are summed
+// four at a time, which spares most of the loop's bounds checks.
+func horizontal(out []int16, row []uint8, t taps) {
+	const round = 1 << (weightBits - midBits - 1)
+	n := t.n
+	for x := range out {
+		s := row[t.start[x] : t.start[x]+n]
+		w := t.w[x*n : x*n+n]
+		w = w[:len(s)]
+		var acc int32
+		j := 0
+		for ; j+4 <= len(s); j += 4 {
+			s4, w4 := s[j:j+4:j+4], w[j:j+4:j+4]
+			acc += w4[0]*int32(s4[0]) + w4[1]*int32(s4[1]) + w4[2]*int32(s4[2]) + w4[3]*int32(s4[3])
 		}
-		out := dst.pix[y*dst.stride : y*dst.stride+dst.w]
+		for ; j < len(s); j++ {
+			acc += w[j] * int32(s[j])
+		}
+		out[x] = int16((acc + round) >> (weightBits - midBits))
+	}
+}
+
+// vertical is the second pass of catmullRom for one output row, out: the
+// rows of mid (len(out) samples each) from start on, weighted by w. Rows go
+// four at a time into acc, so it is read and written a quarter as often,
+// and the last one to three with acc into out.
+func vertical(out []uint8, acc []int32, mid []int16, start int, w []int32) {
+	const shift = weightBits + midBits
+	const round = 1 << (shift - 1)
+	dw := len(out)
+	acc = acc[:dw]
+	row := func(j int) []int16 {
+		r := mid[(start+j)*dw : (start+j+1)*dw]
+		return r[:len(acc)]
+	}
+	put := func(x int, a int32) { out[x] = uint8(min(max((a+round)>>shift, 0), 255)) }
+	j := 0
+	for ; j+4 <= len(w); j += 4 {
+		w0, w1, w2, w3 := w[j], w[j+1], w[j+2], w[j+3]
+		r0, r1, r2, r3 := row(j), row(j+1), row(j+2), row(j+3)
+		if j == 0 {
+			for x := range acc {
+				acc[x] = w0*int32(r0[x]) + w1*int32(r1[x]) + w2*int32(r2[x]) + w3*int32(r3[x])
+			}
+			continue
+		}
+		for x := range acc {
+			acc[x] += w0*int32(r0[x]) + w1*int32(r1[x]) + w2*int32(r2[x]) + w3*int32(r3[x])
+		}
+	}
+	if j == 0 {
+		clear(acc) // fewer than four taps
+	}
+	out = out[:len(acc)]
+	switch len(w) - j {
+	case 0:
 		for x, a := range acc {
-			v := (a + 1<<(shift-1)) >> shift
-			out[x] = uint8(min(max(v, 0), 255))
+			put(x, a)
+		}
+	case 1:
+		w0, r0 := w[j], row(j)
+		for x, a := range acc {
+			put(x, a+w0*int32(r0[x]))
+		}
+	case 2:
+		w0, w1, r0, r1 := w[j], w[j+1], row(j), row(j+1)
+		for x, a := range acc {
+			put(x, a+w0*int32(r0[x])+w1*int32(r1[x]))
+		}
+	case 3:
+		w0, w1, w2, r0, r1, r2 := w[j], w[j+1], w[j+2], row(j), row(j+1), row(j+2)
+		for x, a := range acc {
+			put(x, a+w0*int32(r0[x])+w1*int32(r1[x])+w2*int32(r2[x]))
 		}
 	}
 }
