@@ -1,12 +1,16 @@
 package sync_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"photosync/store"
 	psync "photosync/sync"
+	"photosync/sync/exchange/exchangetest"
 	"photosync/sync/photo"
 )
 
@@ -105,5 +109,67 @@ func TestWarmCounts(t *testing.T) {
 	got, _ = e.engine.Warm(ctx(t), []string{adele, alex, nobody}, opts)
 	if want := (psync.WarmCounts{Total: 6, Skipped: 6}); got != want || e.photoCalls() != 6 {
 		t.Errorf("second warm %+v after %d calls, want %+v after 6", got, e.photoCalls(), want)
+	}
+}
+
+// gatedStore holds every Put until gate is closed.
+type gatedStore struct {
+	store.Store
+	gate chan struct{}
+}
+
+func (g gatedStore) Put(ctx context.Context, key store.Key, rec store.Record) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Store.Put(ctx, key, rec)
+}
+
+// TestWarmPullsWhileTheStoreWrites: a warm's pull slot goes back to the
+// master as soon as its photo is pulled, not once the store has it (a
+// bbolt commit and its sync to disk would hold it), and no more than
+// StoreWaits photos per slot wait for the store at once.
+func TestWarmPullsWhileTheStoreWrites(t *testing.T) {
+	gate := make(chan struct{})
+	e := newEnv(t, envOptions{store: func(t testing.TB, now func() time.Time) store.Store {
+		b, err := store.OpenBolt(t.TempDir(), store.BoltOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return gatedStore{Store: b, gate: gate}
+	}})
+	const slots = 2
+	held := slots * (1 + psync.StoreWaits) // pulling, or pulled and waiting for the store
+	var owners []string
+	for i := range held + 6 {
+		owner := fmt.Sprintf("warm%02d@contoso.com", i)
+		e.sim.AddUser(exchangetest.User{Email: owner, Name: fmt.Sprint("Warm ", i), Photo: true})
+		owners = append(owners, owner)
+	}
+	type result struct {
+		counts psync.WarmCounts
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := e.engine.Warm(ctx(t), owners, psync.WarmOptions{Sizes: []string{photo.MasterSize}, Concurrency: slots})
+		done <- result{c, err}
+	}()
+
+	deadline := time.Now().Add(3 * time.Second) // within the engine's store timeout
+	for e.photoCalls() < held && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a pull past the bound to show
+	if n := e.photoCalls(); n != held {
+		t.Fatalf("with every write held, %d master calls; want %d (%d slots, each with %d waiting for the store)", n, held, slots, psync.StoreWaits)
+	}
+	close(gate)
+	r := <-done
+	if want := (psync.WarmCounts{Total: len(owners), Pulled: len(owners)}); r.err != nil || r.counts != want {
+		t.Fatalf("warm: %+v, %v; want %+v", r.counts, r.err, want)
 	}
 }

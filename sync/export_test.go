@@ -1,0 +1,4 @@
+package sync
+
+// StoreWaits is storeWaits, for the warm's test.
+const StoreWaits = storeWaits
