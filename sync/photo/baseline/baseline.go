@@ -163,9 +163,9 @@ func (f *file) frame(seg []byte) error {
 			return unsupported("quantisation table %d", comp.tq)
 		}
 		// T.81 B.2.2: 1 to 4 each, also for the one component of a grey
-		// frame, whose factors are then read as 1×1 (image/jpeg refuses the
-		// frame too).
-		if comp.h < 1 || comp.h > 4 || comp.v < 1 || comp.v > 4 {
+		// frame, whose factors are then read as 1×1; image/jpeg refuses
+		// such a frame, and one with a factor of 3 anywhere.
+		if comp.h < 1 || comp.h > 4 || comp.v < 1 || comp.v > 4 || comp.h == 3 || comp.v == 3 {
 			return unsupported("sampling factors %d×%d", comp.h, comp.v)
 		}
 		f.comps = append(f.comps, comp)
