@@ -168,6 +168,11 @@ func (f *file) frame(seg []byte) error {
 		if comp.h < 1 || comp.h > 4 || comp.v < 1 || comp.v > 4 || comp.h == 3 || comp.v == 3 {
 			return unsupported("sampling factors %d×%d", comp.h, comp.v)
 		}
+		for _, other := range f.comps {
+			if other.id == comp.id {
+				return unsupported("component id %d twice", comp.id) // T.81 B.2.2
+			}
+		}
 		f.comps = append(f.comps, comp)
 	}
 	if nc == 1 {

@@ -86,6 +86,13 @@ func TestCheckRefuses(t *testing.T) {
 	good := fixture(t, "420-restart.jpg")
 	sos := bytes.Index(good, []byte{0xFF, 0xDA})
 	stray := append(append(bytes.Clone(good[:sos+40]), 0xFF, 0xD3), good[sos+40:]...)
+	// Each component named 1, in the frame and in the scan: image/jpeg
+	// refuses a repeated identifier.
+	sameIDs := bytes.Clone(good)
+	sof := bytes.Index(sameIDs, []byte{0xFF, 0xC0})
+	for c := range 3 {
+		sameIDs[sof+10+3*c], sameIDs[sos+5+2*c] = 1, 1
+	}
 	tests := map[string][]byte{
 		"progressive":          fixture(t, "progressive.jpg"),
 		"4:1:1":                fixture(t, "411.jpg"),
@@ -100,6 +107,7 @@ func TestCheckRefuses(t *testing.T) {
 		"scan before frame":    {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02},
 		"nothing":              nil,
 		"bytes after the scan": append(bytes.Clone(good[:len(good)-2]), 0x12, 0x34, 0xFF, 0xD9),
+		"a component id twice": sameIDs,
 	}
 	for name, b := range tests {
 		_, err := Check(b)
