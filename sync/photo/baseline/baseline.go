@@ -339,10 +339,14 @@ type huffman struct {
 	// skip serves Check, which needs no coefficient's value: for each
 	// fastBits prefix, the bits of a code and the extra bits after it,
 	// when they fit (<<8), and what the symbol does (skipEOB, skipZRL,
-	// else how far it moves along the block); 0 when they do not fit. An
-	// AC coefficient's entry also says, in its upper half (skipPair), what
-	// the symbol after it is, when both fit: two symbols for one lookup.
-	skip    [1 << fastBits]uint32
+	// else how far it moves along the block); 0 when they do not fit.
+	skip [1 << fastBits]uint32
+	// runs, in an AC table, is for each prefix the coefficients its bits
+	// hold one after another, maybe closed by the end of the block: their
+	// bits (<<8), how far they move along the block, and runEOB when the
+	// end of the block is the last; 0 when not one fits. One lookup skips
+	// them all.
+	runs    [1 << fastBits]uint32
 	maxCode [17]int32 // largest code of each length, -1 for none
 	valPtr  [17]int32 // index in vals of each length's first code, less that code
 	vals    [256]uint8
@@ -352,9 +356,9 @@ const (
 	lookBits = 9
 	fastBits = 11
 
-	skipEOB  = 1 << 6
-	skipZRL  = 1 << 5
-	skipPair = 1 << 31 // bits 16-22: the second symbol's what, 24-28: both symbols' bits
+	skipEOB = 1 << 6
+	skipZRL = 1 << 5
+	runEOB  = 1 << 7
 )
 
 // build makes t from DHT's counts per code length and values (T.81 C.2),
@@ -401,31 +405,34 @@ func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
 		code <<= 1
 	}
 	if !dc {
-		t.pairSkips()
+		t.runSkips()
 	}
 	return nil
 }
 
-// pairSkips adds to each AC coefficient's skip entry the symbol that
-// follows it, when the bits left of the prefix hold that whole symbol:
-// the entry of the prefix shifted past the first symbol is the second's,
-// and is decided by those bits alone when its length fits in them. A zero
-// run of 16 is left for a lookup of its own.
-func (t *huffman) pairSkips() {
-	for p, e := range t.skip {
-		if e == 0 || e&(skipEOB|skipZRL) != 0 {
-			continue
+// runSkips fills runs from skip: from each prefix, symbol after symbol as
+// long as each one's bits are all within the prefix, stopping after the
+// end of the block and before a run of 16 zeros (left for a lookup of its
+// own).
+func (t *huffman) runSkips() {
+	for p := range t.runs {
+		var e uint32
+		bits, adv := 0, 0
+		for adv < 64 {
+			s := t.skip[(p<<bits)&(1<<fastBits-1)]
+			l := int(s >> 8 & 31)
+			if s == 0 || s&skipZRL != 0 || l > fastBits-bits {
+				break
+			}
+			bits += l
+			if s&skipEOB != 0 {
+				e = runEOB | uint32(bits)<<8 | uint32(adv)
+				break
+			}
+			adv += int(s & 31)
+			e = uint32(bits)<<8 | uint32(adv)
 		}
-		t1 := int(e >> 8 & 31)
-		if t1 >= fastBits {
-			continue
-		}
-		e2 := t.skip[(p<<t1)&(1<<fastBits-1)]
-		t2 := int(e2 >> 8 & 31)
-		if e2 == 0 || e2&skipZRL != 0 || t2 > fastBits-t1 {
-			continue
-		}
-		t.skip[p] = e | skipPair | (e2&0x7F)<<16 | uint32(t1+t2)<<24
+		t.runs[p] = e
 	}
 }
 
@@ -549,60 +556,75 @@ func (r *reader) boundary() (byte, int, error) {
 
 // skipBlock reads one block's codes and the bits after them, keeping no
 // value: what Check does, with the same refusals as the walk's decoding.
+// It works on copies of the bit buffer in locals, which the compiler keeps
+// in registers, and puts them back before anything else reads r.
 func (r *reader) skipBlock(dc, ac *huffman) error {
 	if r.n < 32 {
 		r.fill()
 	}
-	if e := dc.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= r.n {
-		r.acc <<= e >> 8 & 31
-		r.n -= int(e >> 8 & 31)
-	} else if _, err := r.dcDiff(dc); err != nil {
-		return err
-	}
-	for k := 1; k < 64; {
-		if r.n < 32 {
-			r.fill()
-		}
-		if e := ac.skip[r.acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= r.n {
-			switch {
-			case e&skipEOB != 0:
-				r.acc <<= e >> 8 & 31
-				r.n -= int(e >> 8 & 31)
-				return nil
-			case e&skipZRL != 0:
-				r.acc <<= e >> 8 & 31
-				r.n -= int(e >> 8 & 31)
-				if k += 16; k > 63 {
-					return errData
-				}
-				continue
-			}
-			if k += int(e & 31); k > 64 {
-				return errData
-			}
-			// The second symbol is this block's only if the first did
-			// not end it.
-			if both := int(e >> 24 & 31); e&skipPair != 0 && k < 64 && both <= r.n {
-				r.acc <<= both
-				r.n -= both
-				if e&(skipEOB<<16) != 0 {
-					return nil
-				}
-				if k += int(e >> 16 & 31); k > 64 {
-					return errData
-				}
-				continue
-			}
-			r.acc <<= e >> 8 & 31
-			r.n -= int(e >> 8 & 31)
-			continue
-		}
-		next, _, _, end, err := r.acSymbol(ac, k)
-		if end || err != nil {
+	acc, n := r.acc, r.n
+	if e := dc.skip[acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= n {
+		acc <<= e >> 8 & 31
+		n -= int(e >> 8 & 31)
+	} else {
+		r.acc, r.n = acc, n
+		if _, err := r.dcDiff(dc); err != nil {
 			return err
 		}
-		k = next
+		acc, n = r.acc, r.n
 	}
+	for k := 1; k < 64; {
+		if n < 32 {
+			r.acc, r.n = acc, n
+			r.fill()
+			acc, n = r.acc, r.n
+		}
+		// As many coefficients as one lookup finds, and the end of the
+		// block after them, when they stay inside it: the end only counts
+		// where the block has not ended already.
+		if e := ac.runs[acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= n {
+			if next := k + int(e&127); e&runEOB == 0 && next <= 64 {
+				acc <<= e >> 8 & 31
+				n -= int(e >> 8 & 31)
+				k = next
+				continue
+			} else if e&runEOB != 0 && next < 64 {
+				r.acc, r.n = acc<<(e>>8&31), n-int(e>>8&31)
+				return nil
+			}
+		}
+		// One symbol at a time: a run of 16 zeros, the end of a block
+		// already full, and codes the tables do not hold.
+		e := ac.skip[acc>>(64-fastBits)]
+		if e == 0 || int(e>>8&31) > n {
+			r.acc, r.n = acc, n
+			next, _, _, end, err := r.acSymbol(ac, k)
+			if end || err != nil {
+				return err
+			}
+			acc, n = r.acc, r.n
+			k = next
+			continue
+		}
+		switch {
+		case e&skipEOB != 0:
+			r.acc, r.n = acc<<(e>>8&31), n-int(e>>8&31)
+			return nil
+		case e&skipZRL != 0:
+			acc <<= e >> 8 & 31
+			n -= int(e >> 8 & 31)
+			if k += 16; k > 63 {
+				return errData
+			}
+			continue
+		}
+		if k += int(e & 31); k > 64 {
+			return errData
+		}
+		acc <<= e >> 8 & 31
+		n -= int(e >> 8 & 31)
+	}
+	r.acc, r.n = acc, n
 	return nil
 }
 
@@ -665,9 +687,9 @@ type plane struct {
 	stride int
 }
 
-// walk decodes every block of the scan. With planes nil it only checks;
-// otherwise each block is reconstructed as n×n samples (n eighths of it) into
-// its component's plane.
+// walk decodes every block of the scan and reconstructs each as n×n
+// samples (n eighths of it) into its component's plane; check is its
+// counterpart that keeps nothing.
 func (f *file) walk(planes []plane, n int) error {
 	r := reader{b: f.b, pos: f.scan}
 	var pred [3]int32
@@ -683,15 +705,9 @@ func (f *file) walk(planes []plane, n int) error {
 	rst := 0
 	for m := range total {
 		if f.restart > 0 && m > 0 && m%f.restart == 0 {
-			mk, next, err := r.boundary()
-			if err != nil {
+			if err := f.restartAt(&r, &rst); err != nil {
 				return err
 			}
-			if mk != 0xD0+byte(rst&7) {
-				return unsupported("restart marker 0x%02X, want 0x%02X", mk, 0xD0+byte(rst&7))
-			}
-			rst++
-			r = reader{b: f.b, pos: next}
 			pred = [3]int32{}
 		}
 		mx, my := m%f.mcuX, m/f.mcuX
@@ -701,12 +717,6 @@ func (f *file) walk(planes []plane, n int) error {
 			dc, ac := f.dc[c.td], f.ac[c.ta]
 			for by := range c.v {
 				for bx := range c.h {
-					if planes == nil {
-						if err := r.skipBlock(dc, ac); err != nil {
-							return err
-						}
-						continue
-					}
 					clear(coef[:n*n])
 					flat := true // no coefficient kept but DC
 					d, err := r.dcDiff(dc)
@@ -755,6 +765,26 @@ func (f *file) walk(planes []plane, n int) error {
 			}
 		}
 	}
+	return r.end()
+}
+
+// restartAt expects, where r is, the restart marker after rst others, and
+// starts r anew after it.
+func (f *file) restartAt(r *reader, rst *int) error {
+	mk, next, err := r.boundary()
+	if err != nil {
+		return err
+	}
+	if want := 0xD0 + byte(*rst&7); mk != want {
+		return unsupported("restart marker 0x%02X, want 0x%02X", mk, want)
+	}
+	*rst++
+	*r = reader{b: f.b, pos: next}
+	return nil
+}
+
+// end expects the scan to end where r is, with EOI.
+func (r *reader) end() error {
 	mk, _, err := r.boundary()
 	if err != nil {
 		return err
@@ -765,6 +795,39 @@ func (f *file) walk(planes []plane, n int) error {
 	return nil
 }
 
+// check reads every block of the scan as walk does, keeping nothing: the
+// tables of each block of an MCU are looked up once, not per block.
+func (f *file) check() error {
+	type unit struct{ dc, ac *huffman }
+	var units [10]unit // T.81 B.2.3: at most 10 blocks in an MCU
+	nu := 0
+	for ci := range f.comps {
+		c := &f.comps[ci]
+		for range c.v * c.h {
+			if nu == len(units) {
+				return unsupported("more than %d blocks in an MCU", len(units))
+			}
+			units[nu] = unit{f.dc[c.td], f.ac[c.ta]}
+			nu++
+		}
+	}
+	r := reader{b: f.b, pos: f.scan}
+	rst := 0
+	for m := range f.mcuX * f.mcuY {
+		if f.restart > 0 && m > 0 && m%f.restart == 0 {
+			if err := f.restartAt(&r, &rst); err != nil {
+				return err
+			}
+		}
+		for _, u := range units[:nu] {
+			if err := r.skipBlock(u.dc, u.ac); err != nil {
+				return err
+			}
+		}
+	}
+	return r.end()
+}
+
 // Check parses b and decodes its every block, without reconstructing
 // them. nil means b is a whole baseline JPEG that ends with EOI right after
 // its one scan; an error wraps ErrUnsupported.
@@ -773,7 +836,7 @@ func Check(b []byte) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	return f.hdr, f.walk(nil, 0)
+	return f.hdr, f.check()
 }
 
 // DecodeHeader parses b up to its scan and returns its header.
