@@ -7,7 +7,7 @@
 // A JPEG is scaled as it decodes, as Y, Cb and Cr planes (*image.YCbCr):
 // no RGBA copy of the full-size picture is ever made, and the result goes
 // as planes again to package baseline's encoder, which writes what
-// image/jpeg would in a third of its time (image/jpeg encodes what
+// image/jpeg would in about a third of its time (image/jpeg encodes what
 // baseline does not take). One decoded picture can serve any number of
 // sizes (FitImage).
 package scale

@@ -1,15 +1,15 @@
 package baseline
 
 // Encode writes what image/jpeg's encoder writes, the same structure and
-// tables, in a third of its time, because scale derives every smaller size
-// of a photo through it. What the time goes to: a forward DCT with five
-// multiplications a row (Arai, Agui and Nakajima's, in float32) whose
-// scale factors are folded into the quantisation, so that a coefficient
-// is quantised by one multiplication, not a division; planes read in
-// place, and 4:4:4 chroma averaged eight bytes at a time; the zero
-// coefficients between two others skipped in one step, by a bit mask; and
-// the bits written 32 at a time into a buffer kept from one Encode to the
-// next.
+// tables, in about a third of its time, because scale derives every
+// smaller size of a photo through it. Where the time goes: a forward DCT
+// with five multiplications a row (Arai, Agui and Nakajima's, in float32)
+// whose scale factors are folded into the quantisation, so that a
+// coefficient is quantised by one multiplication, not a division; planes
+// read in place, and 4:4:4 chroma averaged eight bytes at a time; the
+// zero coefficients between two others skipped in one step, by a bit
+// mask; and the bits written 32 at a time into a buffer kept from one
+// Encode to the next.
 
 import (
 	"encoding/binary"
