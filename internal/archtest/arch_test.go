@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"sync/photo":                   {"sync/photo/baseline"},
 	"sync/photo/baseline":          {},
 	"sync/photo/phototest":         {},
-	"sync/scale":                   {},
+	"sync/scale":                   {"sync/photo/baseline"},
 	"sync/backoff":                 {},
 	"sync/exchange":                {"sync/photo", "sync/backoff", "autodiscover", "internal/untrusted"},
 	"sync/graph":                   {"sync/photo", "sync/backoff", "oauth", "internal/untrusted"},

@@ -6,12 +6,15 @@
 // cheaply and Catmull-Rom finishes it, the way libvips' thumbnailer does.
 // A JPEG is scaled as it decodes, as Y, Cb and Cr planes (*image.YCbCr):
 // no RGBA copy of the full-size picture is ever made, and the result goes
-// to the JPEG encoder as planes again. One decoded picture can serve any
-// number of sizes (FitImage).
+// as planes again to package baseline's encoder, which writes what
+// image/jpeg would in about a third of its time (image/jpeg encodes what
+// baseline does not take). One decoded picture can serve any number of
+// sizes (FitImage).
 package scale
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	_ "image/gif" // master copies may be GIF
@@ -22,6 +25,8 @@ import (
 	_ "golang.org/x/image/bmp" // and BMP or WebP: photo.Sniff accepts them
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
+
+	"photosync/sync/photo/baseline"
 )
 
 // Fit fits the image b within n×n, keeping its aspect ratio and never
@@ -82,11 +87,21 @@ func To(src image.Image, format string, w, h, quality int) ([]byte, string, erro
 	}
 	var buf bytes.Buffer
 	if format == "jpeg" {
-		err := jpeg.Encode(&buf, out, &jpeg.Options{Quality: quality})
+		err := encodeJPEG(&buf, out, quality)
 		return buf.Bytes(), "image/jpeg", err
 	}
 	err := png.Encode(&buf, out)
 	return buf.Bytes(), "image/png", err
+}
+
+// encodeJPEG writes m to buf with baseline.Encode, or with image/jpeg if
+// m is not a picture baseline writes (the RGBA made from other formats).
+func encodeJPEG(buf *bytes.Buffer, m image.Image, quality int) error {
+	err := baseline.Encode(buf, m, quality)
+	if errors.Is(err, baseline.ErrUnsupported) {
+		return jpeg.Encode(buf, m, &jpeg.Options{Quality: quality})
+	}
+	return err
 }
 
 // Box is the size of a sw×sh image fitted within n×n, never enlarged.

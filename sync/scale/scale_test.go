@@ -13,6 +13,7 @@ import (
 	"golang.org/x/image/draw"
 
 	"photosync/sync/photo"
+	"photosync/sync/photo/baseline"
 )
 
 func TestScaleKeepsAspectAndFormat(t *testing.T) {
@@ -167,6 +168,51 @@ func TestCatmullRomSumsEveryTap(t *testing.T) {
 					t.Fatalf("%dx%d → %dx%d at (%d,%d): %d, want %d", c.sw, c.sh, c.dw, c.dh, x, y, g, want)
 				}
 			}
+		}
+	}
+}
+
+// TestToEncodesEveryPicture checks To's JPEGs from every kind of decoded
+// picture: planes are scaled and written by package baseline, anything
+// else (a CMYK JPEG decodes to CMYK) is made RGBA and written by
+// image/jpeg.
+func TestToEncodesEveryPicture(t *testing.T) {
+	ycc := image.NewYCbCr(image.Rect(0, 0, 101, 77), image.YCbCrSubsampleRatio420)
+	grey := image.NewGray(image.Rect(0, 0, 101, 77))
+	cmyk := image.NewCMYK(image.Rect(0, 0, 101, 77))
+	for i := range grey.Pix {
+		ycc.Y[i], grey.Pix[i], cmyk.Pix[i] = uint8(i), uint8(i*3), uint8(i*5)
+	}
+	tests := []struct {
+		name   string
+		src    image.Image
+		planes image.Image // what baseline encodes, nil for image/jpeg
+	}{
+		{"YCbCr", ycc, fitYCbCr(ycc, 50, 38)},
+		{"grey", grey, fitGray(grey, 50, 38)},
+		{"CMYK", cmyk, nil},
+	}
+	for _, tt := range tests {
+		b, ct, err := To(tt.src, "jpeg", 50, 38, 85)
+		if err != nil || ct != "image/jpeg" {
+			t.Fatalf("%s: %s, %v", tt.name, ct, err)
+		}
+		got, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: image/jpeg cannot decode it: %v", tt.name, err)
+		}
+		if got.Bounds() != image.Rect(0, 0, 50, 38) {
+			t.Errorf("%s: decodes to %v, want 50×38", tt.name, got.Bounds())
+		}
+		if tt.planes == nil {
+			continue
+		}
+		var want bytes.Buffer
+		if err := baseline.Encode(&want, tt.planes, 85); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want.Bytes()) {
+			t.Errorf("%s: not baseline.Encode's file", tt.name)
 		}
 	}
 }
