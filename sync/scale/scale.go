@@ -126,9 +126,9 @@ func shrinkFactor(sw, sh, w, h int) int {
 }
 
 // fitYCbCr scales src to w×h plane by plane: each plane is box-shrunk by
-// the whole factor, then Catmull-Rom finishes it. The chroma planes keep
-// src's subsampling, so the result has as many chroma samples per pixel as
-// src and goes to the JPEG encoder without conversion.
+// the whole factor, then Catmull-Rom finishes it. The result is 4:4:4
+// whatever src's subsampling: its chroma planes are scaled to w×h too (the
+// encoder averages them to 4:2:0).
 func fitYCbCr(src *image.YCbCr, w, h int) *image.YCbCr {
 	sb := src.Bounds()
 	sw, sh := sb.Dx(), sb.Dy()

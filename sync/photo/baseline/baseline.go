@@ -39,7 +39,7 @@ import (
 // returns it too, for a picture it does not write (anything but an
 // *image.YCbCr or *image.Gray, or an empty one): encode that with
 // image/jpeg.
-var ErrUnsupported = errors.New("baseline: not a baseline JPEG this decoder reads")
+var ErrUnsupported = errors.New("baseline: outside the baseline JPEG this package reads and writes")
 
 func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrUnsupported}, args...)...)
