@@ -3,6 +3,8 @@ package autodiscover
 import (
 	"fmt"
 	"sync"
+
+	"photosync/internal/spawn"
 )
 
 // flightGroup runs one lookup per key at a time; callers of the same key
@@ -34,7 +36,7 @@ func (g *flightGroup) start(key string, fn func() entry) *flight {
 	g.m[key] = f
 	g.mu.Unlock()
 
-	go func() {
+	spawn.Go(func() {
 		defer func() {
 			// The goroutine outlives the request: a bug in a lookup must
 			// not take the process down.
@@ -47,6 +49,6 @@ func (g *flightGroup) start(key string, fn func() entry) *flight {
 			close(f.done)
 		}()
 		f.e = fn()
-	}()
+	})
 	return f
 }

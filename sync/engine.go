@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"photosync/internal/spawn"
 	"photosync/store"
 	"photosync/sync/photo"
 )
@@ -467,7 +468,7 @@ func (e *Engine) startPull(key store.Key, rec store.Record) *flight {
 	e.flights[key] = f
 	e.background.Add(1)
 	e.flightMu.Unlock()
-	go func() {
+	spawn.Go(func() {
 		defer e.background.Done()
 		var r pullResult
 		func() {
@@ -488,7 +489,7 @@ func (e *Engine) startPull(key store.Key, rec store.Record) *flight {
 		e.storing.Add(-1)
 		f.result = r
 		close(f.stored)
-	}()
+	})
 	return f
 }
 
