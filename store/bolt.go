@@ -142,6 +142,14 @@ func (b *Bolt) Put(ctx context.Context, key Key, r Record) error {
 	if err != nil {
 		return err
 	}
+	return b.putPrepared(ctx, key, r)
+}
+
+// putPrepared is Put of a record prepare has made ready (preparedPutter).
+func (b *Bolt) putPrepared(ctx context.Context, key Key, r Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: put %s: %w", key, err)
+	}
 	m, err := encodeMeta(r)
 	if err != nil {
 		return err

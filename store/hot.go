@@ -203,7 +203,11 @@ func (h *Hot) Put(ctx context.Context, key Key, r Record) error {
 	}
 	defer unlock()
 	epoch := h.epoch.Load()
-	err = h.backing.Put(ctx, key, r)
+	if p, ok := h.backing.(preparedPutter); ok {
+		err = p.putPrepared(ctx, key, r)
+	} else {
+		err = h.backing.Put(ctx, key, r)
+	}
 	if h.epoch.Load() != epoch {
 		// Another replica changed something meanwhile, maybe this key: let
 		// the next Get ask the store which write won.

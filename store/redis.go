@@ -452,6 +452,11 @@ func (r *Redis) Put(ctx context.Context, key Key, rec Record) error {
 	if err != nil {
 		return err
 	}
+	return r.putPrepared(ctx, key, rec)
+}
+
+// putPrepared is Put of a record prepare has made ready (preparedPutter).
+func (r *Redis) putPrepared(ctx context.Context, key Key, rec Record) error {
 	m, err := encodeMeta(rec)
 	if err != nil {
 		return err
