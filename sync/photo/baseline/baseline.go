@@ -354,10 +354,13 @@ type huffman struct {
 	// bits (<<8), how far they move along the block, and runEOB when the
 	// end of the block is the last; 0 when not one fits. One lookup skips
 	// them all.
-	runs    [1 << fastBits]uint32
-	maxCode [17]int32 // largest code of each length, -1 for none
-	valPtr  [17]int32 // index in vals of each length's first code, less that code
-	vals    [256]uint8
+	runs [1 << fastBits]uint32
+	// starts, in an AC table, are the blockStarts made with it (startsOf).
+	startsMu sync.Mutex
+	starts   []startsWith
+	maxCode  [17]int32 // largest code of each length, -1 for none
+	valPtr   [17]int32 // index in vals of each length's first code, less that code
+	vals     [256]uint8
 }
 
 const (
@@ -418,30 +421,71 @@ func (t *huffman) build(counts [16]int, vals []byte, dc bool) error {
 	return nil
 }
 
-// runSkips fills runs from skip: from each prefix, symbol after symbol as
-// long as each one's bits are all within the prefix, stopping after the
-// end of the block and before a run of 16 zeros (left for a lookup of its
-// own).
+// runSkips fills runs from skip (runFrom from each prefix's start).
 func (t *huffman) runSkips() {
 	for p := range t.runs {
-		var e uint32
-		bits, adv := 0, 0
-		for adv < 64 {
-			s := t.skip[(p<<bits)&(1<<fastBits-1)]
-			l := int(s >> 8 & 31)
-			if s == 0 || s&skipZRL != 0 || l > fastBits-bits {
-				break
-			}
-			bits += l
-			if s&skipEOB != 0 {
-				e = runEOB | uint32(bits)<<8 | uint32(adv)
-				break
-			}
-			adv += int(s & 31)
-			e = uint32(bits)<<8 | uint32(adv)
-		}
-		t.runs[p] = e
+		t.runs[p] = t.runFrom(p, 0)
 	}
+}
+
+// runFrom is the runs entry of the AC table t for the prefix p past its
+// first bits: symbol after symbol as long as each one's bits are all
+// within the prefix, stopping after the end of the block and before a run
+// of 16 zeros (left for a lookup of its own). The entry's bits count the
+// first ones too; it is 0 when that makes none.
+func (t *huffman) runFrom(p, bits int) uint32 {
+	e := uint32(bits) << 8
+	adv := 0
+	for adv < 64 {
+		s := t.skip[(p<<bits)&(1<<fastBits-1)]
+		l := int(s >> 8 & 31)
+		if s == 0 || s&skipZRL != 0 || l > fastBits-bits {
+			break
+		}
+		bits += l
+		if s&skipEOB != 0 {
+			return runEOB | uint32(bits)<<8 | uint32(adv)
+		}
+		adv += int(s & 31)
+		e = uint32(bits)<<8 | uint32(adv)
+	}
+	return e
+}
+
+// blockStarts is, for a DC and an AC table used together, each fastBits
+// prefix's start of a block: the DC difference, then what the AC table's
+// runs entry would say after it, in the same form (0 when the DC
+// difference does not fit). Most blocks of a photo's smooth areas are a DC
+// difference and the end of the block: one lookup reads them.
+type blockStarts [1 << fastBits]uint32
+
+// startsOf returns the blockStarts of dc and ac, building them if need be.
+// The AC table keeps them, for the first two DC tables it is used with (a
+// file uses one with each), so they live as long as the tables do.
+func startsOf(dc, ac *huffman) *blockStarts {
+	ac.startsMu.Lock()
+	defer ac.startsMu.Unlock()
+	for _, s := range ac.starts {
+		if s.dc == dc {
+			return s.b
+		}
+	}
+	b := new(blockStarts)
+	for p := range b {
+		if e := dc.skip[p]; e != 0 {
+			b[p] = ac.runFrom(p, int(e>>8&31))
+		}
+	}
+	if len(ac.starts) < 2 {
+		ac.starts = append(ac.starts, startsWith{dc, b})
+	}
+	return b
+}
+
+// startsWith is the blockStarts of an AC table with the DC table dc.
+type startsWith struct {
+	dc *huffman
+	b  *blockStarts
 }
 
 // skipEntry is huffman.skip's entry for the symbol v coded in l bits: 0
@@ -566,22 +610,40 @@ func (r *reader) boundary() (byte, int, error) {
 // value: what Check does, with the same refusals as the walk's decoding.
 // It works on copies of the bit buffer in locals, which the compiler keeps
 // in registers, and puts them back before anything else reads r.
-func (r *reader) skipBlock(dc, ac *huffman) error {
+func (r *reader) skipBlock(dc, ac *huffman, st *blockStarts) error {
 	if r.n < 32 {
 		r.fill()
 	}
 	acc, n := r.acc, r.n
-	if e := dc.skip[acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= n {
-		acc <<= e >> 8 & 31
-		n -= int(e >> 8 & 31)
-	} else {
-		r.acc, r.n = acc, n
-		if _, err := r.dcDiff(dc); err != nil {
-			return err
+	k := 0 // 0 until the DC difference is read
+	// The DC difference and what follows it in one lookup, when it fits;
+	// as for runs, the end of the block only where it has not ended.
+	if e := st[acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= n {
+		l, next := int(e>>8&31), 1+int(e&127)
+		switch {
+		case e&runEOB != 0 && next < 64:
+			r.acc, r.n = acc<<l, n-l
+			return nil
+		case e&runEOB == 0 && next <= 64:
+			acc <<= l
+			n -= l
+			k = next
 		}
-		acc, n = r.acc, r.n
 	}
-	for k := 1; k < 64; {
+	if k == 0 {
+		k = 1
+		if e := dc.skip[acc>>(64-fastBits)]; e != 0 && int(e>>8&31) <= n {
+			acc <<= e >> 8 & 31
+			n -= int(e >> 8 & 31)
+		} else {
+			r.acc, r.n = acc, n
+			if _, err := r.dcDiff(dc); err != nil {
+				return err
+			}
+			acc, n = r.acc, r.n
+		}
+	}
+	for k < 64 {
 		if n < 32 {
 			r.acc, r.n = acc, n
 			r.fill()
@@ -806,7 +868,10 @@ func (r *reader) end() error {
 // check reads every block of the scan as walk does, keeping nothing: the
 // tables of each block of an MCU are looked up once, not per block.
 func (f *file) check() error {
-	type unit struct{ dc, ac *huffman }
+	type unit struct {
+		dc, ac *huffman
+		starts *blockStarts
+	}
 	var units [10]unit // T.81 B.2.3: at most 10 blocks in an MCU
 	nu := 0
 	for ci := range f.comps {
@@ -815,7 +880,7 @@ func (f *file) check() error {
 			if nu == len(units) {
 				return unsupported("more than %d blocks in an MCU", len(units))
 			}
-			units[nu] = unit{f.dc[c.td], f.ac[c.ta]}
+			units[nu] = unit{f.dc[c.td], f.ac[c.ta], startsOf(f.dc[c.td], f.ac[c.ta])}
 			nu++
 		}
 	}
@@ -828,7 +893,7 @@ func (f *file) check() error {
 			}
 		}
 		for _, u := range units[:nu] {
-			if err := r.skipBlock(u.dc, u.ac); err != nil {
+			if err := r.skipBlock(u.dc, u.ac, u.starts); err != nil {
 				return err
 			}
 		}
