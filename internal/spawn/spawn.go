@@ -5,13 +5,24 @@
 // for it. A fresh goroutine starts on a small stack and grows it, copying
 // it each time, as the work goes down through TLS, HTTP/2 and the store. A
 // goroutine that has done a piece of work keeps its grown stack and waits a
-// while for the next.
+// while for the next, up to maxIdle of them at once.
 package spawn
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // idle is how long a goroutine waits for more work before it ends.
 const idle = 5 * time.Second
+
+// maxIdle bounds the goroutines waiting at once: after a burst of pulls
+// (a stampede of cold photos), the rest end at once instead of keeping
+// their stacks for idle.
+const maxIdle = 256
+
+// waiting counts the goroutines waiting for work.
+var waiting atomic.Int32
 
 // work hands a function to a goroutine waiting for one; unbuffered, so a
 // send succeeds only when one is waiting.
@@ -29,14 +40,24 @@ func Go(f func()) {
 }
 
 func run(f func()) {
-	t := time.NewTimer(idle)
+	var t *time.Timer
 	for {
 		f()
 		f = nil // not kept alive while idle
-		t.Reset(idle)
+		if waiting.Add(1) > maxIdle {
+			waiting.Add(-1)
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(idle)
+		} else {
+			t.Reset(idle)
+		}
 		select {
 		case f = <-work:
+			waiting.Add(-1)
 		case <-t.C:
+			waiting.Add(-1)
 			return
 		}
 	}

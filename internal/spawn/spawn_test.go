@@ -62,3 +62,28 @@ func TestGoKeepsTheGoroutine(t *testing.T) {
 	}
 	t.Fatalf("work after goroutine %d's never ran on it", first)
 }
+
+// TestGoKeepsAtMostMaxIdle: after a burst of work larger than maxIdle, no
+// more than maxIdle goroutines stay waiting for more.
+func TestGoKeepsAtMostMaxIdle(t *testing.T) {
+	const n = 2 * maxIdle
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	for range n {
+		Go(func() {
+			defer done.Done()
+			started.Done()
+			started.Wait() // all n at once: none can take another's work
+		})
+	}
+	done.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for waiting.Load() < maxIdle && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for any beyond the bound to show
+	if got := waiting.Load(); got != maxIdle {
+		t.Fatalf("%d goroutines waiting after a burst of %d, want %d", got, n, maxIdle)
+	}
+}
