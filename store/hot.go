@@ -296,7 +296,7 @@ func (h *Hot) cached(key Key) (Record, bool) {
 
 // add caches r under key if its timer is alive and it fits, dropping the
 // oldest entries to make room; otherwise it drops what is cached for key.
-// The caller holds key's stripe.
+// The caller holds key's lock (acquire).
 func (h *Hot) add(key Key, r Record) {
 	k := string(appendKey(nil, key))
 	left := r.Timer.Until.Sub(h.now())

@@ -144,8 +144,9 @@ func (e *Engine) fitToSize(ctx context.Context, found *photo.Found, size string)
 // masterFlight shares one decode of a master copy among the sizes being
 // derived from it at the same time, keyed by the copy's checksum and the
 // reduction it is decoded at. The decoded picture, and its share of the
-// decode budget, is let go when the last of them leaves. It is not x/sync/singleflight: the result must stay
-// until its last user is done with it, not only until the call returns.
+// decode budget, is let go when the last of them leaves. It is not
+// x/sync/singleflight: the result must stay until its last user is done
+// with it, not only until the call returns.
 type masterFlight struct {
 	mu sync.Mutex
 	m  map[masterKey]*decodedMaster
