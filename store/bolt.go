@@ -135,9 +135,6 @@ func (b *Bolt) Put(ctx context.Context, key Key, r Record) error {
 	if err := key.check(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store: put %s: %w", key, err)
-	}
 	r, err := prepare(r, b.now())
 	if err != nil {
 		return err
