@@ -21,11 +21,9 @@ func goroutineID(t *testing.T) int {
 	return id
 }
 
-// TestGoRunsAllAtOnce: work handed to Go runs concurrently, each on a
-// goroutine of its own, however many goroutines are busy: 64 functions
-// each waiting for all the others to start all finish.
-func TestGoRunsAllAtOnce(t *testing.T) {
-	const n = 64
+// runAtOnce hands Go n functions that each wait until all n have started
+// (so none can take another's goroutine), and returns when all are done.
+func runAtOnce(n int) {
 	var started, done sync.WaitGroup
 	started.Add(n)
 	done.Add(n)
@@ -36,8 +34,15 @@ func TestGoRunsAllAtOnce(t *testing.T) {
 			started.Wait()
 		})
 	}
+	done.Wait()
+}
+
+// TestGoRunsAllAtOnce: work handed to Go runs concurrently, each on a
+// goroutine of its own, however many goroutines are busy: 64 functions
+// each waiting for all the others to start all finish.
+func TestGoRunsAllAtOnce(t *testing.T) {
 	finished := make(chan struct{})
-	go func() { done.Wait(); close(finished) }()
+	go func() { runAtOnce(64); close(finished) }()
 	select {
 	case <-finished:
 	case <-time.After(10 * time.Second):
@@ -67,17 +72,7 @@ func TestGoKeepsTheGoroutine(t *testing.T) {
 // more than maxIdle goroutines stay waiting for more.
 func TestGoKeepsAtMostMaxIdle(t *testing.T) {
 	const n = 2 * maxIdle
-	var started, done sync.WaitGroup
-	started.Add(n)
-	done.Add(n)
-	for range n {
-		Go(func() {
-			defer done.Done()
-			started.Done()
-			started.Wait() // all n at once: none can take another's work
-		})
-	}
-	done.Wait()
+	runAtOnce(n)
 	deadline := time.Now().Add(5 * time.Second)
 	for waiting.Load() < maxIdle && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
